@@ -1,0 +1,39 @@
+// config: the daemon's settings from presend.yaml, with embedded defaults for every key.
+// Loaded at start and on SIGHUP by the daemon; command-line flags override it (cli/serve_command.cpp).
+#pragma once
+
+#include "presend/verdict.hpp"
+
+#include <cstddef>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace presend {
+
+struct Config {
+    std::string socket = "inet:10029@127.0.0.1"; // libmilter connection spec
+    Mode mode = Mode::dry_run;                    // new installs watch before they block
+    std::filesystem::path rules_dir;              // empty: the shipped rules (default_rules_dir())
+    std::string decision_log = "-";               // file path, "-" for stdout, "" for none
+    Action on_error = Action::tempfail;           // internal error on a message: the client retries
+    bool dry_run_tag = false;                     // in dry-run, add X-Presend-* headers with the would-be verdict
+
+    // A message is buffered whole for MIME parsing; past this size only its headers are judged.
+    std::size_t max_message_bytes = 32u << 20;
+    Action on_oversize = Action::accept; // the least a message over max_message_bytes gets
+
+    std::string log_level = "info"; // trace, debug, info, warn, error
+    std::string log_target = "stderr"; // stderr | syslog
+    int milter_timeout_s = 300;        // libmilter I/O timeout with the MTA
+};
+
+// A config file error, already formatted as "file:line:column: message".
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Reads a YAML config file on top of the defaults. Unknown keys and bad values throw ConfigError.
+Config load_config(const std::filesystem::path& file);
+
+} // namespace presend

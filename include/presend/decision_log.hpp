@@ -1,0 +1,59 @@
+// decision_log: one JSON line per judged message: who sent what, which rules hit, what was done.
+// The milter writes a line at every EOM from many threads; `presend report` and auditors read it.
+// A line is one write(2) under one mutex on an O_APPEND file, so lines never interleave.
+// reopen() (SIGUSR1) follows logrotate's rename; "-" is stdout, "" turns the log off.
+#pragma once
+
+#include "presend/envelope.hpp"
+#include "presend/verdict.hpp"
+
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace presend {
+
+// The decision record: time, queue_id, client_addr, auth_user, mail_from, rcpt_count, message_id, hits,
+// score, action (taken), would_action, result, mode, notes, rules_version, latency_us (from EOM start),
+// and total_us (from MAIL FROM) when given.
+// result is the action taken in enforce; in dry-run "accept" or "would_<action>".
+nlohmann::json decision_json(const Envelope& envelope, const std::string& message_id, const Verdict& verdict,
+                             std::chrono::microseconds latency, std::string_view rules_version,
+                             std::optional<std::chrono::microseconds> total = std::nullopt);
+
+// "2024-05-01T12:00:00.123Z"
+std::string rfc3339_utc_ms(std::chrono::system_clock::time_point when);
+
+class DecisionLog {
+public:
+    // Opens path for appending (created 0640). Throws std::system_error when it cannot.
+    explicit DecisionLog(std::string path = "");
+    ~DecisionLog();
+    DecisionLog(const DecisionLog&) = delete;
+    DecisionLog& operator=(const DecisionLog&) = delete;
+
+    // Appends entry as one line. Never throws: a full disk must not fail mail. False when the
+    // log is off or the write failed (the first failure of a run of them is logged as a warning).
+    bool write(const nlohmann::json& entry) noexcept;
+
+    // Opens the path again (after logrotate renamed the file), or a new path. When the new file cannot
+    // be opened the old one stays in use and false is returned.
+    bool reopen();
+    bool reopen(const std::string& path);
+
+    std::string path() const;
+    bool enabled() const;
+
+private:
+    bool write_line(std::string_view line) noexcept;
+
+    mutable std::mutex m_mutex;
+    std::string m_path;
+    int m_fd = -1;       // -1 when off; 1 for "-" (never closed)
+    bool m_failing = false; // a write failed and that was logged; the next success is logged too
+};
+
+} // namespace presend

@@ -1,0 +1,45 @@
+// verdict: what the engine decides about one message, and the rule hits behind it.
+// Produced by decide(), applied by the milter daemon, written by the decision log and by `presend check`.
+// Plain data: no GMime, no libmilter.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace presend {
+
+// Ordered from mildest to strictest: the verdict is the strictest action any hit asks for.
+enum class Action { accept, tag, quarantine, tempfail, reject, discard };
+
+std::string_view to_string(Action action);
+std::optional<Action> parse_action(std::string_view text);
+
+// enforce applies verdicts; dry_run only records what would have been done.
+enum class Mode { enforce, dry_run };
+
+std::string_view to_string(Mode mode);
+std::optional<Mode> parse_mode(std::string_view text);
+
+struct Hit {
+    std::string rule;          // rule id
+    std::string target;        // what was inspected: "header:List-Unsubscribe", "subject", "body"...
+    std::string detail;        // the matched text or the reason the check failed
+    double score = 0;
+    std::optional<Action> action; // the rule's own action, if it names one
+    std::string reply;         // the rule's reply text for the SMTP client
+    bool monitor = false;      // trial rule: logged, never acted on
+};
+
+struct Verdict {
+    Action action = Action::accept;       // what is applied (always accept or tag in dry-run)
+    Action would_action = Action::accept; // what the rules ask for, whatever the mode
+    Mode mode = Mode::enforce;
+    double score = 0;
+    std::vector<Hit> hits;
+    std::string reply;                    // text for reject/tempfail replies
+    std::vector<std::string> notes;       // facts worth logging: "oversize", "malformed-mime"...
+};
+
+} // namespace presend

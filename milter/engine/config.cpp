@@ -1,0 +1,151 @@
+// config: presend.yaml → Config. Called at daemon start and on reload; a bad file never half-applies:
+// either the whole Config is returned or ConfigError names the first problem with file:line:column.
+#include "presend/config.hpp"
+
+#include "engine/yaml_util.hpp"
+
+#include <cctype>
+#include <fstream>
+
+namespace presend {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message) {
+    const auto pos = yaml::position(file, node);
+    throw ConfigError(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " +
+                      message);
+}
+
+std::string string_value(const std::string& file, const YAML::Node& node, const char* key) {
+    auto value = yaml::as_string(node);
+    if (!value) fail(file, node, std::string(key) + ": expected a string");
+    return *value;
+}
+
+Action action_value(const std::string& file, const YAML::Node& node, const char* key) {
+    auto action = parse_action(string_value(file, node, key));
+    if (!action)
+        fail(file, node,
+             std::string(key) + ": expected one of accept, tag, quarantine, tempfail, reject, discard");
+    return *action;
+}
+
+// "33554432", "32M", "512k", "1G"
+std::size_t size_value(const std::string& file, const YAML::Node& node, const char* key) {
+    const auto text = string_value(file, node, key);
+    std::size_t digits = 0;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+        ++digits;
+    const auto suffix = text.substr(digits);
+    std::size_t scale = 0;
+    if (suffix.empty())
+        scale = 1;
+    else if (suffix == "k" || suffix == "K")
+        scale = 1u << 10;
+    else if (suffix == "m" || suffix == "M")
+        scale = 1u << 20;
+    else if (suffix == "g" || suffix == "G")
+        scale = 1u << 30;
+    if (digits == 0 || digits > 12 || scale == 0)
+        fail(file, node, std::string(key) + ": expected a size in bytes, e.g. 33554432 or 32M");
+    const std::size_t value = std::stoull(text.substr(0, digits)) * scale;
+    constexpr std::size_t k_min_message_bytes = 1024; // below this no real header block fits
+    if (value < k_min_message_bytes) fail(file, node, std::string(key) + ": must be at least 1K");
+    return value;
+}
+
+} // namespace
+
+Config load_config(const std::filesystem::path& path) {
+    const std::string file = path.string();
+    std::ifstream in(path);
+    if (!in) throw ConfigError(file + ": cannot read config file");
+    YAML::Node root;
+    try {
+        root = YAML::Load(in);
+    } catch (const YAML::ParserException& e) {
+        throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+    }
+    Config config;
+    if (root.IsNull()) return config; // an empty file means all defaults
+    if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");
+
+    yaml::check_keys(
+        root,
+        {"socket", "mode", "rules_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter"},
+        [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
+
+    if (auto n = root["socket"]) {
+        config.socket = string_value(file, n, "socket");
+        if (config.socket.rfind("inet:", 0) != 0 && config.socket.rfind("unix:", 0) != 0 &&
+            config.socket.rfind("local:", 0) != 0 && config.socket.rfind("inet6:", 0) != 0)
+            fail(file, n, "socket: expected inet:PORT@HOST, inet6:PORT@HOST or unix:/path");
+    }
+    if (auto n = root["mode"]) {
+        auto mode = parse_mode(string_value(file, n, "mode"));
+        if (!mode) fail(file, n, "mode: expected enforce or dry-run");
+        config.mode = *mode;
+    }
+    if (auto n = root["rules_dir"]) {
+        std::filesystem::path dir = string_value(file, n, "rules_dir");
+        config.rules_dir = dir.is_relative() ? path.parent_path() / dir : dir;
+    }
+    if (auto n = root["decision_log"]) config.decision_log = string_value(file, n, "decision_log");
+    if (auto n = root["on_error"]) {
+        config.on_error = action_value(file, n, "on_error");
+        if (config.on_error != Action::tempfail && config.on_error != Action::accept &&
+            config.on_error != Action::reject)
+            fail(file, n, "on_error: expected tempfail, accept or reject");
+    }
+    if (auto n = root["dry_run_tag"]) {
+        auto value = yaml::as_bool(n);
+        if (!value) fail(file, n, "dry_run_tag: expected true or false");
+        config.dry_run_tag = *value;
+    }
+    if (auto limits = root["limits"]) {
+        if (!limits.IsMap()) fail(file, limits, "limits: expected a mapping");
+        yaml::check_keys(
+            limits, {"max_message_bytes", "on_oversize"},
+            [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
+        if (auto n = limits["max_message_bytes"])
+            config.max_message_bytes = size_value(file, n, "max_message_bytes");
+        if (auto n = limits["on_oversize"]) config.on_oversize = action_value(file, n, "on_oversize");
+    }
+    if (auto log = root["log"]) {
+        if (!log.IsMap()) fail(file, log, "log: expected a mapping");
+        yaml::check_keys(log, {"level", "target"}, [&](const YAML::Node& key, const std::string& message) {
+            fail(file, key, message);
+        });
+        if (auto n = log["level"]) {
+            config.log_level = string_value(file, n, "level");
+            static const std::vector<std::string_view> levels{"trace", "debug", "info", "warn", "error"};
+            bool ok = false;
+            for (auto l : levels)
+                ok = ok || l == config.log_level;
+            if (!ok) fail(file, n, "level: expected trace, debug, info, warn or error");
+        }
+        if (auto n = log["target"]) {
+            config.log_target = string_value(file, n, "target");
+            if (config.log_target != "stderr" && config.log_target != "syslog")
+                fail(file, n, "target: expected stderr or syslog");
+        }
+    }
+    if (auto milter = root["milter"]) {
+        if (!milter.IsMap()) fail(file, milter, "milter: expected a mapping");
+        yaml::check_keys(milter, {"timeout"}, [&](const YAML::Node& key, const std::string& message) {
+            fail(file, key, message);
+        });
+        if (auto n = milter["timeout"]) {
+            auto value = yaml::as_integer(n);
+            constexpr long long k_max_timeout_s = 3600; // Postfix gives up on a milter long before this
+            if (!value || *value < 1 || *value > k_max_timeout_s)
+                fail(file, n, "timeout: expected seconds between 1 and 3600");
+            config.milter_timeout_s = static_cast<int>(*value);
+        }
+    }
+    return config;
+}
+
+} // namespace presend

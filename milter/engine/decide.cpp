@@ -1,0 +1,80 @@
+// decide: Hits + the ruleset's thresholds + the mode → Verdict. The strictest of the rules' own
+// actions and the score's threshold action wins; monitor hits are recorded but never count.
+#include "presend/engine.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace presend {
+
+namespace {
+
+std::string format_score(double score) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", score);
+    return buf;
+}
+
+std::string default_reply(Action action) {
+    switch (action) {
+    case Action::reject:
+        return "Message refused by outbound compliance policy";
+    case Action::tempfail:
+        return "Message deferred by outbound compliance policy, try again later";
+    default:
+        return {};
+    }
+}
+
+} // namespace
+
+Verdict decide(const RuleSet& rules, std::vector<Hit> hits, Mode mode) {
+    Verdict verdict;
+    verdict.mode = mode;
+    Action action = Action::accept;
+    const Hit* deciding = nullptr;
+    for (const auto& hit : hits) {
+        if (hit.monitor) continue;
+        verdict.score += hit.score;
+        if (hit.action &&
+            (*hit.action > action || (!deciding && *hit.action == action && action != Action::accept))) {
+            action = *hit.action;
+            deciding = &hit;
+        }
+    }
+    const auto& policy = rules.policy;
+    std::optional<Action> by_score;
+    if (policy.reject && verdict.score >= *policy.reject)
+        by_score = Action::reject;
+    else if (policy.quarantine && verdict.score >= *policy.quarantine)
+        by_score = Action::quarantine;
+    else if (policy.tag && verdict.score >= *policy.tag)
+        by_score = Action::tag;
+    if (by_score && *by_score > action) {
+        action = *by_score;
+        deciding = nullptr;
+        const double limit = action == Action::reject       ? *policy.reject
+                             : action == Action::quarantine ? *policy.quarantine
+                                                            : *policy.tag;
+        verdict.reply = "Message scored " + format_score(verdict.score) +
+                        " against outbound compliance policy "
+                        "(limit " +
+                        format_score(limit) + ")";
+    }
+    if (deciding) verdict.reply = deciding->reply;
+    if (verdict.reply.empty()) verdict.reply = default_reply(action);
+
+    verdict.would_action = action;
+    verdict.action = mode == Mode::enforce ? action : Action::accept;
+    verdict.hits = std::move(hits);
+    return verdict;
+}
+
+Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode) {
+    const ParsedMessage message = parse_message(raw);
+    Verdict verdict = decide(rules, inspect(rules, message, envelope), mode);
+    verdict.notes.assign(message.facts.begin(), message.facts.end());
+    return verdict;
+}
+
+} // namespace presend

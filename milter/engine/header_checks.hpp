@@ -1,0 +1,34 @@
+// header_checks: the structural header checks behind `check:` rules (RFC 2369, RFC 8058, RFC 5322).
+// Each returns an empty string when the message passes, else the reason it fails, for the hit detail.
+// A check judges a header that is there: absence is what header_absent rules are for.
+// Pure functions over ParsedMessage; called by inspect().
+#pragma once
+
+#include "presend/message.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace presend {
+
+struct Mailbox {
+    std::string display_name;
+    std::string address; // local@domain
+};
+
+// Parses a From-style header value holding exactly one mailbox. Returns false with a reason otherwise.
+bool parse_single_mailbox(std::string_view value, Mailbox& out, std::string& reason);
+
+// The URIs of a List-Unsubscribe value: "<https://x>, <mailto:y>" → {"https://x", "mailto:y"}.
+std::vector<std::string> list_unsubscribe_uris(std::string_view value, std::string& reason);
+
+// require: "any" (https or mailto), "https", "mailto" or "both".
+std::string check_list_unsubscribe(const ParsedMessage& message, std::string_view require);
+std::string check_list_unsubscribe_post(const ParsedMessage& message);
+std::string check_from(const ParsedMessage& message);
+std::string check_from_display_name(const ParsedMessage& message);
+std::string check_message_id(const ParsedMessage& message);
+std::string check_date(const ParsedMessage& message);
+
+} // namespace presend

@@ -1,0 +1,210 @@
+// inspect: runs every rule of a RuleSet over a ParsedMessage → Hits, in rule order.
+// One Hyperscan scan per (database, input); header checks are plain functions; compositions last,
+// over the results of the rules they name. Allocation here is per message, not per rule.
+#include "presend/engine.hpp"
+
+#include "engine/header_checks.hpp"
+#include "engine/pattern_set.hpp"
+#include "engine/scan_inputs.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace presend {
+
+namespace {
+
+using detail::utf8_start;
+
+constexpr std::size_t k_context_before = 40; // bytes of text shown before a match's end in a hit detail
+constexpr std::size_t k_max_detail = 120;
+
+// Per-message scan state, reused by the thread so a message costs no allocation per rule.
+struct ScanState {
+    std::vector<std::uint32_t> pattern_hits; // per pattern id
+    std::vector<std::uint32_t> rule_count;   // per rule: matches (regex) or distinct phrases
+    std::vector<std::string> rule_detail;    // per rule: first match in context
+    std::vector<std::uint32_t> touched_rules;
+    const std::vector<detail::PatternRef>* patterns = nullptr;
+    const std::vector<Rule>* rules = nullptr;
+    std::string_view input;
+
+    void reset(std::size_t n_patterns, std::size_t n_rules) {
+        for (auto r : touched_rules) {
+            rule_count[r] = 0;
+            rule_detail[r].clear();
+        }
+        touched_rules.clear();
+        if (pattern_hits.size() != n_patterns)
+            pattern_hits.assign(n_patterns, 0);
+        else
+            std::fill(pattern_hits.begin(), pattern_hits.end(), 0);
+        if (rule_count.size() != n_rules) {
+            rule_count.assign(n_rules, 0);
+            rule_detail.assign(n_rules, {});
+        }
+    }
+};
+
+std::string context(std::string_view input, std::size_t end) {
+    end = std::min(end, input.size());
+    const std::size_t begin = utf8_start(input, end > k_context_before ? end - k_context_before : 0);
+    std::string out = begin > 0 ? "…" : "";
+    for (char c : input.substr(begin, end - begin))
+        out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
+    return out;
+}
+
+int on_match(unsigned int id, unsigned long long, unsigned long long to, unsigned int, void* ctx) {
+    auto* state = static_cast<ScanState*>(ctx);
+    const auto& ref = (*state->patterns)[id];
+    if (ref.length > 0 && !detail::whole_word_match(ref, state->input, static_cast<std::size_t>(to))) return 0;
+    const Rule& rule = (*state->rules)[ref.rule];
+    const bool first_of_pattern = state->pattern_hits[id]++ == 0;
+    if (rule.kind == RuleKind::regex || first_of_pattern) {
+        if (state->rule_count[ref.rule]++ == 0) {
+            state->touched_rules.push_back(ref.rule);
+            state->rule_detail[ref.rule] = context(state->input, static_cast<std::size_t>(to));
+        }
+    }
+    return 0; // scratch is not re-entrant: never scan from inside this callback
+}
+
+std::string target_name(const Rule& rule) {
+    if (rule.kind == RuleKind::header_present || rule.kind == RuleKind::header_absent ||
+        (rule.kind != RuleKind::check && rule.target == Target::header))
+        return "header:" + rule.header_name;
+    switch (rule.kind) {
+    case RuleKind::check:
+        switch (rule.check) {
+        case Check::list_unsubscribe:
+            return "header:List-Unsubscribe";
+        case Check::list_unsubscribe_post:
+            return "header:List-Unsubscribe-Post";
+        case Check::from:
+        case Check::from_display_name:
+            return "header:From";
+        case Check::message_id:
+            return "header:Message-ID";
+        case Check::date:
+            return "header:Date";
+        }
+        return "message";
+    case RuleKind::regex:
+    case RuleKind::phrases:
+        return std::string(to_string(rule.target));
+    default:
+        return "rules";
+    }
+}
+
+std::string run_check(const Rule& rule, const ParsedMessage& message) {
+    switch (rule.check) {
+    case Check::list_unsubscribe:
+        return check_list_unsubscribe(message, rule.patterns.empty() ? "any" : rule.patterns.front());
+    case Check::list_unsubscribe_post:
+        return check_list_unsubscribe_post(message);
+    case Check::from:
+        return check_from(message);
+    case Check::from_display_name:
+        return check_from_display_name(message);
+    case Check::message_id:
+        return check_message_id(message);
+    case Check::date:
+        return check_date(message);
+    }
+    return {};
+}
+
+} // namespace
+
+std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const Envelope&) {
+    thread_local ScanState state;
+    const auto& rules = set.rules;
+    const auto* patterns = set.patterns.get();
+    state.reset(patterns ? patterns->patterns().size() : 0, rules.size());
+
+    if (patterns && !patterns->databases().empty()) {
+        state.patterns = &patterns->patterns();
+        state.rules = &rules;
+        auto scratch = patterns->acquire_scratch();
+        for (const auto& db : patterns->databases()) {
+            detail::for_each_scan_input(db.target, message, [&](std::string_view input) {
+                if (input.empty()) return;
+                state.input = input;
+                // Inputs are bounded by the message size cap, far below Hyperscan's 4 GiB limit.
+                const auto rc = hs_scan(db.db.get(), input.data(), static_cast<unsigned>(input.size()), 0,
+                                        scratch.get(), on_match, &state);
+                if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
+                    patterns->release_scratch(std::move(scratch));
+                    throw std::runtime_error("hs_scan failed with code " + std::to_string(rc));
+                }
+            });
+        }
+        patterns->release_scratch(std::move(scratch));
+    }
+
+    std::vector<char> fired(rules.size(), 0);
+    std::vector<Hit> hits;
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        const Rule& rule = rules[i];
+        std::string detail;
+        bool fire = false;
+        switch (rule.kind) {
+        case RuleKind::header_present:
+            if (const Header* h = message.header(rule.header_name)) {
+                fire = true;
+                detail = h->value.substr(0, k_max_detail);
+            }
+            break;
+        case RuleKind::header_absent:
+            fire = message.header(rule.header_name) == nullptr;
+            if (fire) detail = "missing";
+            break;
+        case RuleKind::check:
+            detail = run_check(rule, message);
+            fire = !detail.empty();
+            break;
+        case RuleKind::regex:
+        case RuleKind::phrases:
+            fire = state.rule_count[i] >= rule.min_count;
+            if (rule.absent) {
+                fire = !fire;
+                if (fire) detail = "not found in " + std::string(to_string(rule.target));
+            } else if (fire) {
+                detail = state.rule_detail[i];
+                if (rule.min_count > 1)
+                    detail += " (" + std::to_string(state.rule_count[i]) +
+                              (rule.kind == RuleKind::phrases ? " distinct phrases)" : " matches)");
+            }
+            break;
+        case RuleKind::all:
+        case RuleKind::any:
+        case RuleKind::none: {
+            std::size_t count = 0;
+            std::string names;
+            // Children precede their composition (rule_loader orders them), so they are decided already.
+            for (auto j : rule.child_rules)
+                if (fired[j]) {
+                    ++count;
+                    names += (names.empty() ? "" : ", ") + rules[j].id;
+                }
+            if (rule.kind == RuleKind::all) fire = count == rule.children.size();
+            if (rule.kind == RuleKind::any) fire = count > 0;
+            if (rule.kind == RuleKind::none) fire = count == 0;
+            detail = rule.kind == RuleKind::none
+                         ? "none of " + std::to_string(rule.children.size()) + " fired"
+                         : names;
+            break;
+        }
+        }
+        if (!fire) continue;
+        fired[i] = 1;
+        if (detail.size() > k_max_detail) detail = detail.substr(0, utf8_start(detail, k_max_detail)) + "…";
+        hits.push_back(Hit{rule.id, target_name(rule), std::move(detail), rule.score, rule.action, rule.reply,
+                           rule.monitor});
+    }
+    return hits;
+}
+
+} // namespace presend

@@ -1,0 +1,81 @@
+// yaml_util: see yaml_util.hpp.
+#include "engine/yaml_util.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace presend::yaml {
+
+SourcePos position(const std::string& file, const YAML::Node& node) {
+    const auto mark = node.Mark();
+    if (mark.is_null()) return {file, 0, 0};
+    return {file, mark.line + 1, mark.column + 1};
+}
+
+namespace {
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                              std::tolower(static_cast<unsigned char>(b[j - 1]));
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+} // namespace
+
+std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates) {
+    constexpr std::size_t k_max_distance = 3; // further than this, a suggestion misleads more than it helps
+    std::string best;
+    std::size_t best_distance = k_max_distance + 1;
+    for (auto c : candidates) {
+        const auto d = edit_distance(word, c);
+        if (d < best_distance) {
+            best_distance = d;
+            best = c;
+        }
+    }
+    return best;
+}
+
+std::optional<std::string> as_string(const YAML::Node& node) {
+    if (!node.IsDefined() || !node.IsScalar()) return std::nullopt; // a missing key is not an error here
+    return node.Scalar();
+}
+
+std::optional<double> as_number(const YAML::Node& node) {
+    if (!node.IsDefined() || !node.IsScalar()) return std::nullopt; // a missing key is not an error here
+    try {
+        return node.as<double>();
+    } catch (const YAML::Exception&) {
+        return std::nullopt;
+    }
+}
+
+std::optional<long long> as_integer(const YAML::Node& node) {
+    if (!node.IsDefined() || !node.IsScalar()) return std::nullopt; // a missing key is not an error here
+    try {
+        return node.as<long long>();
+    } catch (const YAML::Exception&) {
+        return std::nullopt;
+    }
+}
+
+std::optional<bool> as_bool(const YAML::Node& node) {
+    if (!node.IsDefined() || !node.IsScalar()) return std::nullopt; // a missing key is not an error here
+    try {
+        return node.as<bool>();
+    } catch (const YAML::Exception&) {
+        return std::nullopt;
+    }
+}
+
+} // namespace presend::yaml

@@ -1,0 +1,44 @@
+// yaml_util: shared helpers for the YAML readers (config.cpp, rule_loader.cpp): positions, key checks
+// with "did you mean" suggestions, typed scalars. Every error carries the node's file:line:column.
+#pragma once
+
+#include "presend/ruleset.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace presend::yaml {
+
+SourcePos position(const std::string& file, const YAML::Node& node);
+
+// The closest of candidates to word within edit distance 3, or empty.
+std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
+
+// Calls report(key node, message) for every key of map not in allowed.
+template <class Report>
+void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> allowed, Report&& report) {
+    std::vector<std::string_view> known(allowed);
+    for (const auto& kv : map) {
+        const auto key = kv.first.as<std::string>("");
+        bool ok = false;
+        for (auto k : known)
+            ok = ok || k == key;
+        if (ok) continue;
+        auto hint = suggest(key, known);
+        report(kv.first,
+               "unknown key '" + key + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    }
+}
+
+// Scalar conversions that return nullopt instead of throwing.
+std::optional<std::string> as_string(const YAML::Node& node);
+std::optional<double> as_number(const YAML::Node& node);
+std::optional<long long> as_integer(const YAML::Node& node);
+std::optional<bool> as_bool(const YAML::Node& node);
+
+} // namespace presend::yaml

@@ -1,0 +1,55 @@
+// rules_fixture: writes YAML rule files into a fresh temporary directory for a test, and builds
+// ParsedMessages by hand so rule tests do not depend on the MIME parser.
+#pragma once
+
+#include "presend/engine.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+namespace presend::test {
+
+class TempDir {
+  public:
+    TempDir() {
+        std::random_device rd;
+        m_path = std::filesystem::temp_directory_path() / ("presend-test-" + std::to_string(rd()) + std::to_string(rd()));
+        std::filesystem::create_directories(m_path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(m_path, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return m_path; }
+    std::filesystem::path write(const std::string& name, const std::string& text) const {
+        const auto file = m_path / name;
+        std::filesystem::create_directories(file.parent_path());
+        std::ofstream(file, std::ios::binary) << text;
+        return file;
+    }
+
+  private:
+    std::filesystem::path m_path;
+};
+
+inline ParsedMessage message_with(std::initializer_list<std::pair<std::string, std::string>> headers,
+                                  std::string text = {}, std::string html = {}) {
+    ParsedMessage m;
+    for (const auto& [name, value] : headers) m.headers.push_back({name, value, value});
+    if (!text.empty()) m.parts.push_back({"text/plain", std::move(text), {}});
+    if (!html.empty()) m.parts.push_back({"text/html", std::move(html), {}});
+    return m;
+}
+
+inline std::vector<std::string> hit_ids(const std::vector<Hit>& hits) {
+    std::vector<std::string> ids;
+    for (const auto& h : hits) ids.push_back(h.rule);
+    return ids;
+}
+
+} // namespace presend::test

@@ -1,0 +1,190 @@
+// Rule loading: what compliance officers see when a rule file is wrong, and what a valid one becomes.
+#include "rules_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace presend;
+using presend::test::TempDir;
+
+namespace {
+std::string all_diagnostics(const LoadResult& result) {
+    std::string out;
+    for (const auto& d : result.diagnostics)
+        out += d.str() + "\n";
+    return out;
+}
+} // namespace
+
+TEST_CASE("the shipped rules load without errors") {
+    const auto result = load_rules(PRESEND_RULES_DIR);
+    INFO(all_diagnostics(result));
+    REQUIRE(result.ok());
+    CHECK(result.rules->find("list-unsubscribe-missing") != nullptr);
+    CHECK(result.rules->version.size() == 12);
+}
+
+TEST_CASE("a YAML syntax error names file, line and column") {
+    TempDir dir;
+    dir.write("bad.yaml", "rules:\n  - id: a\n    description: [unclosed\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    REQUIRE(result.diagnostics.size() == 1);
+    const auto text = result.diagnostics[0].str();
+    CHECK_THAT(text, Catch::Contains("bad.yaml:"));
+    CHECK_THAT(text, Catch::Contains("YAML syntax error"));
+    CHECK(result.diagnostics[0].pos.line >= 3);
+}
+
+TEST_CASE("an unknown key is an error with a suggestion, at the key's position") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: no-date\n    description: needs a date\n    header_absnet: Date\n   "
+                        " action: reject\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    const auto text = all_diagnostics(result);
+    CHECK_THAT(
+        text, Catch::Contains(
+                  "r.yaml:4:5: rule 'no-date': unknown key 'header_absnet' (did you mean 'header_absent'?)"));
+}
+
+TEST_CASE("duplicate ids are refused and point at the first definition") {
+    TempDir dir;
+    dir.write("a.yaml",
+              "rules:\n  - id: dup\n    description: one\n    header_absent: Date\n    action: reject\n");
+    dir.write("b.yaml",
+              "rules:\n  - id: dup\n    description: two\n    header_absent: From\n    action: reject\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    CHECK_THAT(all_diagnostics(result),
+               Catch::Contains("b.yaml:2:9: rule 'dup': duplicate id (first defined at"));
+}
+
+TEST_CASE("a bad regex is an error naming the rule and the pattern") {
+    TempDir dir;
+    dir.write("r.yaml",
+              "rules:\n  - id: broken\n    description: x\n    regex: \"free (money\"\n    action: tag\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    CHECK_THAT(all_diagnostics(result),
+               Catch::Contains("r.yaml:2:5: rule 'broken': bad regex 'free (money'"));
+}
+
+TEST_CASE("bad values are errors: action, target, check, min_count") {
+    TempDir dir;
+    dir.write("r.yaml", R"(rules:
+  - id: a
+    description: x
+    header_absent: Date
+    action: block
+  - id: b
+    description: x
+    regex: x
+    target: bodyy
+    score: 1
+  - id: c
+    description: x
+    check: list-unsubscribee
+    score: 1
+  - id: d
+    description: x
+    phrases: [a]
+    min_count: 0
+    score: 1
+)");
+    const auto text = all_diagnostics(load_rules(dir.path()));
+    CHECK_THAT(text, Catch::Contains("rule 'a': action: expected one of"));
+    CHECK_THAT(text, Catch::Contains("rule 'b': target: expected"));
+    CHECK_THAT(text, Catch::Contains("rule 'c': unknown check (did you mean 'list-unsubscribe'?)"));
+    CHECK_THAT(text, Catch::Contains("rule 'd': min_count"));
+}
+
+TEST_CASE("a rule needs exactly one condition and a description") {
+    TempDir dir;
+    dir.write("r.yaml", R"(rules:
+  - id: none
+    description: x
+    action: reject
+  - id: two
+    description: x
+    header_absent: Date
+    header_present: From
+    action: reject
+  - id: nodesc
+    header_absent: Date
+    action: reject
+)");
+    const auto text = all_diagnostics(load_rules(dir.path()));
+    CHECK_THAT(text, Catch::Contains("rule 'none': no condition"));
+    CHECK_THAT(text, Catch::Contains("rule 'two': more than one condition"));
+    CHECK_THAT(text, Catch::Contains("rule 'nodesc': missing 'description'"));
+}
+
+TEST_CASE("compositions must name existing rules and must not form a cycle") {
+    TempDir dir;
+    dir.write("r.yaml", R"(rules:
+  - id: a
+    description: x
+    all: [b]
+    action: reject
+  - id: b
+    description: x
+    any: [a]
+    score: 1
+  - id: c
+    description: x
+    not: [missing-rule]
+    score: 1
+)");
+    const auto text = all_diagnostics(load_rules(dir.path()));
+    CHECK_THAT(text, Catch::Contains("rule 'c': names unknown rule 'missing-rule'"));
+    dir.write("r.yaml", "rules:\n  - {id: a, description: x, all: [b], action: reject}\n"
+                        "  - {id: b, description: x, any: [a], score: 1}\n");
+    CHECK_THAT(all_diagnostics(load_rules(dir.path())), Catch::Contains("cycle"));
+}
+
+TEST_CASE("a phrases_file outside the rules directory is refused") {
+    TempDir dir;
+    dir.write("outside.txt", "secret\n");
+    dir.write("rules/r.yaml",
+              "rules:\n  - id: p\n    description: x\n    phrases_file: ../outside.txt\n    score: 1\n");
+    const auto result = load_rules(dir.path() / "rules");
+    REQUIRE_FALSE(result.ok());
+    CHECK_THAT(all_diagnostics(result),
+               Catch::Contains("phrases_file must name a file inside the rules directory"));
+}
+
+TEST_CASE("phrases are read from a file, skipping blanks and comments") {
+    TempDir dir;
+    dir.write("phrases.txt", "# spam words\nact now\n\n  limited time offer  \n");
+    dir.write("r.yaml",
+              "rules:\n  - id: p\n    description: x\n    phrases_file: phrases.txt\n    score: 1\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE(result.ok());
+    CHECK(result.rules->find("p")->patterns == std::vector<std::string>{"act now", "limited time offer"});
+}
+
+TEST_CASE("a rule that can never change a verdict is a warning, not an error") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: idle\n    description: x\n    header_absent: Date\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE(result.ok());
+    REQUIRE(result.diagnostics.size() == 1);
+    CHECK(result.diagnostics[0].warning);
+    CHECK_THAT(result.diagnostics[0].str(),
+               Catch::Contains("warning: rule 'idle': neither action nor score"));
+}
+
+TEST_CASE("a missing rules directory is an error") {
+    const auto result = load_rules("/nonexistent/presend/rules");
+    REQUIRE_FALSE(result.ok());
+    CHECK_THAT(result.diagnostics[0].str(), Catch::Contains("rules directory not found"));
+}
+
+TEST_CASE("the ruleset version changes with the rules' content") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - {id: a, description: x, header_absent: Date, action: reject}\n");
+    const auto v1 = load_rules(dir.path()).rules->version;
+    dir.write("r.yaml", "rules:\n  - {id: a, description: x, header_absent: Date, action: tempfail}\n");
+    const auto v2 = load_rules(dir.path()).rules->version;
+    CHECK(v1 != v2);
+}
