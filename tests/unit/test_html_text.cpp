@@ -1,0 +1,140 @@
+// Tests for html_to_text(): what counts as visible, how text is folded, which links come out, and that
+// hostile nesting goes to the linear stripper instead of gumbo's slow paths.
+#include "engine/html_text.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+
+using presend::html_to_text;
+using presend::HtmlText;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+std::string repeat(const std::string& s, int n) {
+    std::string out;
+    out.reserve(s.size() * static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i)
+        out += s;
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("script, style, head, title, template and noscript are not visible text") {
+    const HtmlText t = html_to_text("<html><head><title>T1</title><style>p{color:red}</style>"
+                                    "<script>var s = 1;</script></head><body>"
+                                    "<p>shown</p><script>hidden()</script><noscript>ns</noscript>"
+                                    "<template><p>tpl</p></template><style>.a{}</style></body></html>");
+    CHECK(t.text == "shown");
+    CHECK_FALSE(t.simplified);
+}
+
+TEST_CASE(
+    "the hidden attribute and inline display:none or visibility:hidden hide an element and its children") {
+    const HtmlText t = html_to_text("<div>a</div><div hidden>b<span>c</span></div>"
+                                    "<div style=\"color:red; DISPLAY : none\">d<p>e</p></div>"
+                                    "<p style='visibility: hidden !important'>f</p>"
+                                    "<p style=\"display:block\">g</p>");
+    CHECK(t.text == "a\ng");
+}
+
+TEST_CASE("block elements start new lines and whitespace folds to single spaces") {
+    const HtmlText t =
+        html_to_text("<h1>Title</h1>\n\n<p>one   two\n\tthree</p><ul><li>x</li><li>y</li></ul>"
+                     "line<br>break<table><tr><td>c1</td><td>c2</td></tr><tr><td>c3</td></tr></table>"
+                     "<span>in</span><span>line</span> <b>bold</b>");
+    CHECK(t.text == "Title\none two three\nx\ny\nline\nbreak\nc1 c2\nc3\ninline bold");
+}
+
+TEST_CASE("entities are decoded, nbsp is a space, zero-width characters and soft hyphens are dropped") {
+    const HtmlText t = html_to_text("<p>Fish&nbsp;&amp;&nbsp;chips &lt;3 &#8364;5 un&#x200B;sub&shy;scribe "
+                                    "fr\xEF\xBB\xBF"
+                                    "ee</p>");
+    CHECK(t.text == "Fish & chips <3 €5 unsubscribe free");
+}
+
+TEST_CASE("links carry the decoded, cleaned href and their folded visible text") {
+    const HtmlText t =
+        html_to_text("<p><a href=\" https://e.example/a?x=1&amp;y=2 \">Click\n   <b>here</b></a> "
+                     "<a href=\"ht&#x0A;tps://split.example/\">split</a> "
+                     "<a name=\"anchor\">no href</a>"
+                     "<a href=\"mailto:a@example.com\"><img src=\"x.png\"></a></p>"
+                     "<div style=\"display:none\"><a href=\"https://hidden.example/\">h</a></div>");
+    REQUIRE(t.links.size() == 4);
+    CHECK(t.links[0].href == "https://e.example/a?x=1&y=2");
+    CHECK(t.links[0].text == "Click here");
+    CHECK(t.links[1].href == "https://split.example/"); // browsers drop newlines inside URLs
+    CHECK(t.links[2].href == "mailto:a@example.com");
+    CHECK(t.links[2].text.empty());
+    CHECK(t.links[3].href == "https://hidden.example/");
+    CHECK(t.links[3].text.empty());
+    CHECK(t.text == "Click here split no href");
+}
+
+TEST_CASE("broken HTML parses without harm") {
+    for (const char* html :
+         {"", "<", "<<>>", "<a href=", "<a href=\"unterminated", "<p>unclosed <b>bold <i>x",
+          "</div></div>text</p>", "<!-- never closed", "<script>never closed", "<table><td>cell<tr>row",
+          "a < b > c", "\xFF\xFE<p>\xC3</p>"}) {
+        INFO(html);
+        const HtmlText t = html_to_text(html);
+        CHECK_FALSE(t.simplified);
+    }
+    CHECK(html_to_text("a < b > c").text == "a < b > c");
+    CHECK(html_to_text("<p>unclosed <b>bold <i>x").text == "unclosed bold x");
+}
+
+TEST_CASE("deep nesting goes to the linear stripper and its text is kept") {
+    const auto started = std::chrono::steady_clock::now();
+    const HtmlText t = html_to_text("<p>top</p>" + repeat("<div>", 20000) +
+                                    "needle <a href=\"https://deep.example/\">"
+                                    "deep link</a><script>no()</script><style>x{}</style> &amp; more");
+    CHECK(t.simplified);
+    CHECK(contains(t.text, "top"));
+    CHECK(contains(t.text, "needle deep link & more"));
+    CHECK_FALSE(contains(t.text, "no()"));
+    REQUIRE(t.links.size() == 1);
+    CHECK(t.links[0].href == "https://deep.example/");
+    CHECK(t.links[0].text == "deep link");
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10)); // gumbo alone: minutes
+}
+
+TEST_CASE("patterns that make gumbo quadratic are caught by the depth and node estimate") {
+    std::string reopened; // every <p> re-opens all earlier <b>s
+    for (int i = 0; i < 5000; ++i)
+        reopened += "<p><b id=" + std::to_string(i) + ">x</p>";
+    for (const std::string& html :
+         {reopened, repeat("<table><td>", 5000), repeat("<span><div></span>", 5000),
+          repeat("<b><div></b>", 5000), repeat(repeat("<div>", 100) + "</body>", 100),
+          repeat("<form><div></form>", 5000), "<svg><style>" + repeat("<g>", 5000)}) {
+        const auto started = std::chrono::steady_clock::now();
+        const HtmlText t = html_to_text(html);
+        CHECK(t.simplified);
+        CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+    }
+}
+
+TEST_CASE("ordinary page structure is not mistaken for deep nesting") {
+    std::string rows;
+    for (int i = 0; i < 2000; ++i) {
+        rows += "<tr><td><font face=\"Arial\"><p>row " + std::to_string(i) + "<td>x<div>unclosed</td>";
+    }
+    const HtmlText t = html_to_text("<html><body><table>" + rows + "</table><p>end</p></body></html>");
+    CHECK_FALSE(t.simplified);
+    CHECK(contains(t.text, "row 1999"));
+    CHECK(contains(t.text, "end"));
+}
+
+TEST_CASE("text beyond the DOM size limit is kept whole") {
+    const std::string words = repeat("word ", 300000); // 1.5 MB of text
+    const HtmlText t = html_to_text("<p>" + words + "last</p>");
+    CHECK(t.simplified);
+    CHECK(t.text.size() == words.size() + 4);
+    CHECK(t.text.substr(t.text.size() - 9) == "word last");
+}
