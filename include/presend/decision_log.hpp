@@ -28,7 +28,7 @@ nlohmann::json decision_json(const Envelope& envelope, const std::string& messag
 std::string rfc3339_utc_ms(std::chrono::system_clock::time_point when);
 
 class DecisionLog {
-public:
+  public:
     // Opens path for appending (created 0640). Throws std::system_error when it cannot.
     explicit DecisionLog(std::string path = "");
     ~DecisionLog();
@@ -40,19 +40,19 @@ public:
     bool write(const nlohmann::json& entry) noexcept;
 
     // Opens the path again (after logrotate renamed the file), or a new path. When the new file cannot
-    // be opened the old one stays in use and false is returned.
+    // be opened the old one stays in use and false is returned, errno saying why; nothing is logged.
     bool reopen();
     bool reopen(const std::string& path);
 
     std::string path() const;
     bool enabled() const;
 
-private:
+  private:
     bool write_line(std::string_view line) noexcept;
 
     mutable std::mutex m_mutex;
     std::string m_path;
-    int m_fd = -1;       // -1 when off; 1 for "-" (never closed)
+    int m_fd = -1;          // -1 when off; 1 for "-" (never closed)
     bool m_failing = false; // a write failed and that was logged; the next success is logged too
 };
 

@@ -32,11 +32,12 @@ enum class Check {
     from_display_name,     // From has no display name
     message_id,            // Message-ID repeated or not <left@right>
     date,                  // Date repeated or not an RFC 5322 date
+    link_domain_mismatch,  // an HTML link whose visible text names one domain while its href goes to another
 };
 
 std::string_view to_string(Check check);
 
-enum class RuleKind { header_present, header_absent, check, regex, phrases, all, any, none };
+enum class RuleKind { header_present, header_absent, check, fact, regex, phrases, all, any, none };
 
 struct SourcePos {
     std::string file;
@@ -60,6 +61,7 @@ struct Rule {
 
     std::string header_name; // header_present/absent, and regex/phrases on Target::header
     Check check = Check::list_unsubscribe;
+    std::string fact; // RuleKind::fact: a ParsedMessage fact such as "malformed-mime"
     Target target = Target::body;
     std::vector<std::string> patterns; // regexes (Hyperscan syntax) or phrases
     bool caseless = false;

@@ -230,6 +230,75 @@ std::string check_message_id(const ParsedMessage& message) {
     return {};
 }
 
+std::string registrable_domain(std::string_view host) {
+    std::vector<std::string_view> labels;
+    std::size_t start = 0;
+    while (start <= host.size()) {
+        const auto dot = host.find('.', start);
+        labels.push_back(host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    std::size_t keep = 2;
+    if (labels.size() >= 3 && labels.back().size() == 2 && labels[labels.size() - 2].size() <= 3) keep = 3;
+    if (labels.size() <= keep) return std::string(host);
+    std::string out;
+    for (std::size_t i = labels.size() - keep; i < labels.size(); ++i) {
+        if (!out.empty()) out += '.';
+        out += labels[i];
+    }
+    return out;
+}
+
+namespace {
+
+std::string lower_ascii(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// The host of a URL, or of link text that reads like one ("www.acme.com", "https://acme.com/x",
+// "acme.com"); empty when the text is not a URL or domain (e.g. "Click here").
+std::string host_of(std::string_view text, bool text_is_link_text) {
+    text = trim(text);
+    auto scheme = text.find("://");
+    if (scheme != std::string_view::npos) {
+        text.remove_prefix(scheme + 3);
+    } else if (!text_is_link_text) {
+        return {};
+    }
+    const auto end = text.find_first_of("/?#: \t");
+    auto host = text.substr(0, end);
+    if (auto at = host.rfind('@'); at != std::string_view::npos) host = host.substr(at + 1);
+    if (host.find('.') == std::string_view::npos || host.size() > 253) return {};
+    for (unsigned char c : host)
+        if (!std::isalnum(c) && c != '.' && c != '-') return {};
+    // Link text like "v2.0" is not a domain: its last label must be alphabetic. An href may be an IP.
+    const auto tld = host.substr(host.rfind('.') + 1);
+    if (text_is_link_text &&
+        (tld.size() < 2 || !std::all_of(tld.begin(), tld.end(), [](unsigned char c) { return std::isalpha(c); })))
+        return {};
+    return lower_ascii(host);
+}
+
+} // namespace
+
+std::string check_link_domain_mismatch(const ParsedMessage& message) {
+    for (const auto& part : message.parts) {
+        if (part.content_type != "text/html") continue;
+        for (const auto& link : part.links) {
+            const auto shown = host_of(link.text, true);
+            if (shown.empty()) continue;
+            const auto target = host_of(link.href, false);
+            if (target.empty()) continue; // mailto:, relative links
+            if (registrable_domain(shown) != registrable_domain(target))
+                return "text shows " + shown + ", link goes to " + target;
+        }
+    }
+    return {};
+}
+
 std::string check_date(const ParsedMessage& message) {
     const auto count = message.header_count("Date");
     if (count == 0) return {}; // absence is header_absent's job

@@ -30,5 +30,11 @@ std::string check_from(const ParsedMessage& message);
 std::string check_from_display_name(const ParsedMessage& message);
 std::string check_message_id(const ParsedMessage& message);
 std::string check_date(const ParsedMessage& message);
+std::string check_link_domain_mismatch(const ParsedMessage& message);
+
+// The domain a registrant controls: "mail.acme.co.uk" → "acme.co.uk", "news.acme.com" → "acme.com".
+// A heuristic without the public suffix list: a two-letter country code after a short second-level
+// label (co.uk, com.au) keeps three labels.
+std::string registrable_domain(std::string_view host);
 
 } // namespace presend

@@ -88,11 +88,15 @@ std::string target_name(const Rule& rule) {
             return "header:Message-ID";
         case Check::date:
             return "header:Date";
+        case Check::link_domain_mismatch:
+            return "url";
         }
         return "message";
     case RuleKind::regex:
     case RuleKind::phrases:
         return std::string(to_string(rule.target));
+    case RuleKind::fact:
+        return "message";
     default:
         return "rules";
     }
@@ -112,6 +116,8 @@ std::string run_check(const Rule& rule, const ParsedMessage& message) {
         return check_message_id(message);
     case Check::date:
         return check_date(message);
+    case Check::link_domain_mismatch:
+        return check_link_domain_mismatch(message);
     }
     return {};
 }
@@ -164,6 +170,10 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
         case RuleKind::check:
             detail = run_check(rule, message);
             fire = !detail.empty();
+            break;
+        case RuleKind::fact:
+            fire = message.facts.count(rule.fact) > 0;
+            if (fire) detail = rule.fact;
             break;
         case RuleKind::regex:
         case RuleKind::phrases:

@@ -49,9 +49,13 @@ const std::initializer_list<std::string_view> k_rule_keys{
     "id",     "description", "reply", "score",     "action",         "mode",          "examples",
     "target", "absent",      "flags", "min_count", "header_present", "header_absent", "header_matches",
     "check",  "require",     "regex", "phrases",   "phrases_file",   "all",           "any",
-    "not"};
+    "not",    "fact"};
 const std::initializer_list<std::string_view> k_condition_keys{
-    "header_present", "header_absent", "header_matches", "check", "regex", "all", "any", "not"};
+    "header_present", "header_absent", "header_matches", "check", "fact", "regex", "all", "any", "not"};
+// What the MIME parser reports about a message (mime_parser.cpp); a fact rule naming another can never fire.
+const std::initializer_list<std::string_view> k_facts{"malformed-mime", "bad-charset",      "too-many-parts",
+                                                      "mime-too-deep",  "html-too-complex", "parse-error",
+                                                      "oversize"};
 
 class Loader {
   public:
@@ -287,8 +291,8 @@ void Loader::load_rule(const YAML::Node& node) {
     if (conditions == 0) {
         error(
             node, rule.id,
-            "no condition: give one of header_present, header_absent, header_matches, check, regex, phrases, "
-            "all, any, not");
+            "no condition: give one of header_present, header_absent, header_matches, check, fact, regex, "
+            "phrases, all, any, not");
         return;
     }
     if (conditions > 1) {
@@ -339,6 +343,20 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
         if (auto f = n["flags"])
             rule.caseless = yaml::as_string(f).value_or("").find('i') != std::string::npos;
         return load_patterns(n["regex"], rule, "regex");
+    }
+    if (auto n = node["fact"]) {
+        const auto fact = yaml::as_string(n).value_or("");
+        if (std::find(k_facts.begin(), k_facts.end(), fact) == k_facts.end()) {
+            std::string list;
+            for (auto f : k_facts) list += (list.empty() ? "" : ", ") + std::string(f);
+            const auto hint = yaml::suggest(fact, std::vector<std::string_view>(k_facts));
+            error(n, rule.id, "unknown fact '" + fact + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+                                  "; known facts: " + list);
+            return false;
+        }
+        rule.kind = RuleKind::fact;
+        rule.fact = fact;
+        return true;
     }
     if (auto n = node["check"]) {
         auto check = parse_check(yaml::as_string(n).value_or(""));

@@ -25,13 +25,14 @@ constexpr std::array<std::pair<Target, std::string_view>, 10> k_targets{
      {Target::url, "url"},
      {Target::url_domain, "url_domain"},
      {Target::attachment_name, "attachment_name"}}};
-constexpr std::array<std::pair<Check, std::string_view>, 6> k_checks{
+constexpr std::array<std::pair<Check, std::string_view>, 7> k_checks{
     {{Check::list_unsubscribe, "list-unsubscribe"},
      {Check::list_unsubscribe_post, "list-unsubscribe-post"},
      {Check::from, "from"},
      {Check::from_display_name, "from-display-name"},
      {Check::message_id, "message-id"},
-     {Check::date, "date"}}};
+     {Check::date, "date"},
+     {Check::link_domain_mismatch, "link-domain-mismatch"}}};
 
 template <class Table, class Key> std::string_view name_of(const Table& table, Key key) {
     for (const auto& [k, name] : table)

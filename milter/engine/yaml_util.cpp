@@ -37,7 +37,8 @@ std::string suggest(std::string_view word, const std::vector<std::string_view>& 
     std::string best;
     std::size_t best_distance = k_max_distance + 1;
     for (auto c : candidates) {
-        const auto d = edit_distance(word, c);
+        // "malformed" → "malformed-mime": a truncated name is as likely a slip as a typo.
+        const auto d = word.size() >= 4 && c.substr(0, word.size()) == word ? 1 : edit_distance(word, c);
         if (d < best_distance) {
             best_distance = d;
             best = c;

@@ -76,3 +76,20 @@ TEST_CASE("Message-ID and Date are checked for shape") {
     CHECK_FALSE(check_date(message_with({{"Date", "2026-11-26T09:30:00Z"}})).empty());
     CHECK_FALSE(check_date(message_with({{"Date", "Thu, 32 Nov 2026 09:30:00 +0000"}})).empty());
 }
+
+TEST_CASE("link text naming one domain while the href goes to another is caught; tracking subdomains are not") {
+    auto with_link = [](std::string href, std::string text) {
+        auto m = message_with({}, "", "x");
+        m.parts.back().links.push_back({std::move(href), std::move(text)});
+        return m;
+    };
+    CHECK(check_link_domain_mismatch(with_link("http://203.0.113.9/claim", "https://paypal.com/login")) ==
+          "text shows paypal.com, link goes to 203.0.113.9");
+    CHECK_FALSE(check_link_domain_mismatch(with_link("https://evil.example/x", "www.acme.com")).empty());
+    CHECK(check_link_domain_mismatch(with_link("https://click.acme.com/t/123", "www.acme.com")).empty());
+    CHECK(check_link_domain_mismatch(with_link("https://evil.example/x", "Click here")).empty());
+    CHECK(check_link_domain_mismatch(with_link("https://evil.example/x", "version 2.0")).empty());
+    CHECK(check_link_domain_mismatch(with_link("mailto:u@acme.com", "acme.com")).empty());
+    CHECK(registrable_domain("mail.acme.co.uk") == "acme.co.uk");
+    CHECK(registrable_domain("news.acme.com") == "acme.com");
+}

@@ -198,3 +198,16 @@ TEST_CASE("footer rules look only at the end of the last text and HTML parts; ab
     // the HTML part's footer counts too
     CHECK(hit_ids(inspect(*rules, message_with({}, "plain without it", "<p>unsubscribe</p>"), {})).empty());
 }
+
+TEST_CASE("fact rules fire on what the parser found wrong with the message") {
+    TempDir dir;
+    auto rules = rules_from(dir, "rules:\n  - {id: broken-mime, description: x, fact: malformed-mime, score: 2}\n");
+    auto m = message_with({});
+    CHECK(hit_ids(inspect(*rules, m, {})).empty());
+    m.facts.insert("malformed-mime");
+    CHECK(hit_ids(inspect(*rules, m, {})) == std::vector<std::string>{"broken-mime"});
+    dir.write("r.yaml", "rules:\n  - {id: f, description: x, fact: malformed, score: 2}\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    CHECK_THAT(result.diagnostics[0].str(), Catch::Contains("unknown fact 'malformed' (did you mean 'malformed-mime'?)"));
+}
