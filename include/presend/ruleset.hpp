@@ -89,6 +89,8 @@ struct RuleSet {
     Policy policy;
     std::string version; // short hash of the rule files' contents
     std::shared_ptr<const detail::CompiledPatterns> patterns;
+    std::size_t databases_from_cache = 0; // of the pattern databases, how many the cache supplied
+    std::size_t databases_compiled = 0;
 
     const Rule* find(std::string_view id) const;
 };
@@ -111,7 +113,14 @@ struct LoadResult {
 };
 
 // Reads every *.yaml / *.yml file of dir (sorted by name), validates and compiles. Never throws.
-LoadResult load_rules(const std::filesystem::path& dir);
+// cache_dir, when set, keeps compiled Hyperscan databases keyed by a hash of their patterns, so a
+// restart or reload with unchanged patterns skips compiling. It must belong to this user and not be
+// writable by others (a database is trusted code-like data); otherwise it is not used.
+struct LoadOptions {
+    std::filesystem::path cache_dir;
+};
+
+LoadResult load_rules(const std::filesystem::path& dir, const LoadOptions& options = {});
 
 // The shipped rules: the installed copy, else the source tree's rules/.
 std::filesystem::path default_rules_dir();

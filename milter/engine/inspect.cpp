@@ -26,6 +26,7 @@ struct ScanState {
     std::vector<std::string> rule_detail;    // per rule: first match in context
     std::vector<std::uint32_t> touched_rules;
     const std::vector<detail::PatternRef>* patterns = nullptr;
+    const std::vector<std::uint32_t>* pattern_ids = nullptr; // of the database being scanned
     const std::vector<Rule>* rules = nullptr;
     std::string_view input;
 
@@ -57,6 +58,7 @@ std::string context(std::string_view input, std::size_t end) {
 
 int on_match(unsigned int id, unsigned long long, unsigned long long to, unsigned int, void* ctx) {
     auto* state = static_cast<ScanState*>(ctx);
+    id = (*state->pattern_ids)[id]; // database-local → CompiledPatterns::patterns()
     const auto& ref = (*state->patterns)[id];
     if (ref.length > 0 && !detail::whole_word_match(ref, state->input, static_cast<std::size_t>(to))) return 0;
     const Rule& rule = (*state->rules)[ref.rule];
@@ -135,6 +137,7 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
         state.rules = &rules;
         auto scratch = patterns->acquire_scratch();
         for (const auto& db : patterns->databases()) {
+            state.pattern_ids = &db.pattern_ids;
             detail::for_each_scan_input(db.target, message, [&](std::string_view input) {
                 if (input.empty()) return;
                 state.input = input;

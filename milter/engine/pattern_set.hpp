@@ -10,6 +10,7 @@
 #include <hs.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +32,9 @@ struct TargetDatabase {
     ScanTarget target;
     bool literal = false; // phrases: matches are checked for word boundaries in the callback
     HsDatabase db{nullptr, &hs_free_database};
+    // Match ids are local to the database (so a cached one stays valid when other rules change);
+    // this maps them to indexes into CompiledPatterns::patterns().
+    std::vector<std::uint32_t> pattern_ids;
 };
 
 // Per pattern id: the rule (index into RuleSet::rules), the pattern's index within that rule and,
@@ -49,12 +53,19 @@ struct PatternError {
     std::string message;
 };
 
+struct CacheStats {
+    std::size_t loaded = 0;
+    std::size_t compiled = 0;
+};
+
 class CompiledPatterns {
   public:
     // Compiles the regex and phrase rules of rules. Errors name the rule and pattern; on any error
-    // the result has no databases and must not be used.
+    // the result has no databases and must not be used. With a usable cache_dir, databases whose
+    // patterns are unchanged are deserialized instead of compiled.
     static std::shared_ptr<CompiledPatterns> compile(const std::vector<Rule>& rules,
-                                                     std::vector<PatternError>& errors);
+                                                     std::vector<PatternError>& errors,
+                                                     const std::filesystem::path& cache_dir, CacheStats& stats);
 
     const std::vector<TargetDatabase>& databases() const { return m_databases; }
     const std::vector<PatternRef>& patterns() const { return m_patterns; }

@@ -59,7 +59,7 @@ const std::initializer_list<std::string_view> k_facts{"malformed-mime", "bad-cha
 
 class Loader {
   public:
-    explicit Loader(std::filesystem::path dir) : m_dir(std::move(dir)) {}
+    Loader(std::filesystem::path dir, LoadOptions options) : m_dir(std::move(dir)), m_options(std::move(options)) {}
 
     LoadResult run();
 
@@ -71,6 +71,7 @@ class Loader {
     bool load_patterns(const YAML::Node& node, Rule& rule, const char* key);
     void load_examples(const YAML::Node& node, Rule& rule);
     void order_compositions();
+    void check_never_fires();
 
     void error(const YAML::Node& node, const std::string& rule, const std::string& message,
                bool warning = false) {
@@ -86,6 +87,7 @@ class Loader {
     }
 
     std::filesystem::path m_dir;
+    LoadOptions m_options;
     std::filesystem::path m_path;
     std::string m_file; // as shown in diagnostics
     std::vector<Rule> m_rules;
@@ -127,9 +129,11 @@ LoadResult Loader::run() {
                  true);
 
     order_compositions();
+    if (!has_errors()) check_never_fires();
 
     std::vector<detail::PatternError> pattern_errors;
-    auto patterns = detail::CompiledPatterns::compile(m_rules, pattern_errors);
+    detail::CacheStats cache;
+    auto patterns = detail::CompiledPatterns::compile(m_rules, pattern_errors, m_options.cache_dir, cache);
     for (const auto& e : pattern_errors) {
         const Rule& rule = m_rules[e.rule];
         const auto what = rule.kind == RuleKind::phrases ? "bad phrase" : "bad regex";
@@ -143,6 +147,8 @@ LoadResult Loader::run() {
     set->rules = std::move(m_rules);
     set->policy = m_policy;
     set->patterns = std::move(patterns);
+    set->databases_from_cache = cache.loaded;
+    set->databases_compiled = cache.compiled;
     char version[17];
     std::snprintf(version, sizeof version, "%016llx", static_cast<unsigned long long>(m_hash));
     set->version = std::string(version, 12);
@@ -553,6 +559,30 @@ void Loader::load_examples(const YAML::Node& node, Rule& rule) {
     }
 }
 
+// Rules that cannot fire on any message are mistakes worth stopping a reload for.
+void Loader::check_never_fires() {
+    for (const auto& rule : m_rules) {
+        if (rule.kind == RuleKind::phrases && !rule.absent && rule.min_count > rule.patterns.size())
+            error_at(rule.pos, rule.id,
+                     "can never fire: min_count " + std::to_string(rule.min_count) + " is more than its " +
+                         std::to_string(rule.patterns.size()) + " phrases");
+        if (rule.kind != RuleKind::all) continue;
+        for (auto a : rule.child_rules)
+            for (auto b : rule.child_rules) {
+                const Rule& x = m_rules[a];
+                const Rule& y = m_rules[b];
+                if (x.kind == RuleKind::header_present && y.kind == RuleKind::header_absent &&
+                    iequals(x.header_name, y.header_name))
+                    error_at(rule.pos, rule.id,
+                             "can never fire: needs both '" + x.id + "' (" + x.header_name + " present) and '" +
+                                 y.id + "' (" + y.header_name + " absent)");
+                if (y.kind == RuleKind::none && std::find(y.children.begin(), y.children.end(), x.id) != y.children.end())
+                    error_at(rule.pos, rule.id,
+                             "can never fire: needs both '" + x.id + "' and '" + y.id + "', which is 'not " + x.id + "'");
+            }
+    }
+}
+
 // Leaves first, then each composition after the rules it names, so inspect() evaluates in one pass.
 void Loader::order_compositions() {
     std::map<std::string, std::size_t> index;
@@ -609,9 +639,9 @@ void Loader::order_compositions() {
 
 } // namespace
 
-LoadResult load_rules(const std::filesystem::path& dir) {
+LoadResult load_rules(const std::filesystem::path& dir, const LoadOptions& options) {
     try {
-        return Loader(dir).run();
+        return Loader(dir, options).run();
     } catch (const std::exception& e) {
         return {nullptr, {{{dir.string(), 0, 0}, "", std::string("cannot load rules: ") + e.what(), false}}};
     }

@@ -188,3 +188,58 @@ TEST_CASE("the ruleset version changes with the rules' content") {
     const auto v2 = load_rules(dir.path()).rules->version;
     CHECK(v1 != v2);
 }
+
+TEST_CASE("compiled pattern databases are cached on disk and reused while the patterns are unchanged") {
+    TempDir dir;
+    dir.write("rules/r.yaml", "rules:\n  - {id: p, description: x, phrases: [act now, winner], score: 1}\n"
+                              "  - {id: r, description: x, regex: \"fr[e3]{2}\", target: subject, score: 1}\n");
+    const LoadOptions options{dir.path() / "cache"};
+    const auto first = load_rules(dir.path() / "rules", options);
+    REQUIRE(first.ok());
+    CHECK(first.rules->databases_compiled == 2);
+    CHECK(first.rules->databases_from_cache == 0);
+    const auto second = load_rules(dir.path() / "rules", options);
+    REQUIRE(second.ok());
+    CHECK(second.rules->databases_from_cache == 2);
+    CHECK(second.rules->databases_compiled == 0);
+    // a cached database scans like a fresh one
+    CHECK(presend::test::hit_ids(inspect(*second.rules, presend::test::message_with({{"Subject", "fr33"}}, "a winner"), {})) ==
+          std::vector<std::string>{"p", "r"});
+    // changing one pattern recompiles only its database
+    dir.write("rules/r.yaml", "rules:\n  - {id: p, description: x, phrases: [act now, winner, prize], score: 1}\n"
+                              "  - {id: r, description: x, regex: \"fr[e3]{2}\", target: subject, score: 1}\n");
+    const auto third = load_rules(dir.path() / "rules", options);
+    CHECK(third.rules->databases_compiled == 1);
+    CHECK(third.rules->databases_from_cache == 1);
+}
+
+TEST_CASE("a cache directory others can write to is not trusted") {
+    TempDir dir;
+    dir.write("rules/r.yaml", "rules:\n  - {id: p, description: x, phrases: [winner], score: 1}\n");
+    std::filesystem::create_directories(dir.path() / "cache");
+    std::filesystem::permissions(dir.path() / "cache", std::filesystem::perms::all);
+    const LoadOptions options{dir.path() / "cache"};
+    REQUIRE(load_rules(dir.path() / "rules", options).ok());
+    const auto again = load_rules(dir.path() / "rules", options);
+    CHECK(again.rules->databases_from_cache == 0);
+    CHECK(std::filesystem::is_empty(dir.path() / "cache"));
+}
+
+TEST_CASE("lint refuses rules that can never fire") {
+    TempDir dir;
+    dir.write("r.yaml", R"(rules:
+  - {id: few, description: x, phrases: [a, b], min_count: 3, score: 1}
+  - {id: has-lu, description: x, header_present: List-Unsubscribe, mode: monitor}
+  - {id: no-lu, description: x, header_absent: list-unsubscribe, mode: monitor}
+  - {id: both, description: x, all: [has-lu, no-lu], action: reject}
+  - {id: not-lu, description: x, not: has-lu, mode: monitor}
+  - {id: contradiction, description: x, all: [has-lu, not-lu], action: reject}
+)");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    std::string text;
+    for (const auto& d : result.diagnostics) text += d.str() + "\n";
+    CHECK_THAT(text, Catch::Contains("rule 'few': can never fire: min_count 3 is more than its 2 phrases"));
+    CHECK_THAT(text, Catch::Contains("rule 'both': can never fire"));
+    CHECK_THAT(text, Catch::Contains("rule 'contradiction': can never fire"));
+}
