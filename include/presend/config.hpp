@@ -15,6 +15,9 @@ struct Config {
     std::string socket = "inet:10029@127.0.0.1"; // libmilter connection spec
     Mode mode = Mode::dry_run;                    // new installs watch before they block
     std::filesystem::path rules_dir;              // empty: the shipped rules (default_rules_dir())
+    // Compiled pattern databases, so a restart with unchanged rules skips compiling. "" disables;
+    // a directory others can write to is ignored (see LoadOptions).
+    std::filesystem::path cache_dir = "/var/cache/presend";
     std::string decision_log = "-";               // file path, "-" for stdout, "" for none
     Action on_error = Action::tempfail;           // internal error on a message: the client retries
     bool dry_run_tag = false;                     // in dry-run, add X-Presend-* headers with the would-be verdict

@@ -74,7 +74,7 @@ Config load_config(const std::filesystem::path& path) {
 
     yaml::check_keys(
         root,
-        {"socket", "mode", "rules_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter"},
+        {"socket", "mode", "rules_dir", "cache_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter"},
         [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
 
     if (auto n = root["socket"]) {
@@ -91,6 +91,10 @@ Config load_config(const std::filesystem::path& path) {
     if (auto n = root["rules_dir"]) {
         std::filesystem::path dir = string_value(file, n, "rules_dir");
         config.rules_dir = dir.is_relative() ? path.parent_path() / dir : dir;
+    }
+    if (auto n = root["cache_dir"]) {
+        std::filesystem::path dir = string_value(file, n, "cache_dir");
+        config.cache_dir = dir.empty() || dir.is_absolute() ? dir : path.parent_path() / dir;
     }
     if (auto n = root["decision_log"]) config.decision_log = string_value(file, n, "decision_log");
     if (auto n = root["on_error"]) {

@@ -20,6 +20,7 @@ TEST_CASE("a config file sets every key; rules_dir is relative to the file") {
     const auto file = dir.write("presend.yaml", R"(socket: unix:/run/presend/presend.sock
 mode: enforce
 rules_dir: rules
+cache_dir: ""
 decision_log: /var/log/presend/decisions.jsonl
 on_error: accept
 dry_run_tag: true
@@ -33,6 +34,7 @@ milter: {timeout: 60}
     CHECK(config.socket == "unix:/run/presend/presend.sock");
     CHECK(config.mode == Mode::enforce);
     CHECK(config.rules_dir == dir.path() / "rules");
+    CHECK(config.cache_dir.empty());
     CHECK(config.on_error == Action::accept);
     CHECK(config.dry_run_tag);
     CHECK(config.max_message_bytes == 10u << 20);

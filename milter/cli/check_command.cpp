@@ -1,0 +1,93 @@
+// check_command: `presend check [--rules DIR] [--format text|json] [--explain] FILE.eml...` gives the
+// verdict the daemon would give each message (enforce mode), with the same engine, offline.
+#include "cli/commands.hpp"
+#include "cli/rules_option.hpp"
+
+#include "presend/engine.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace presend::cli {
+
+namespace {
+
+struct CheckOptions {
+    std::string rules_dir;
+    std::string format = "text";
+    bool explain = false;
+    std::vector<std::string> files;
+};
+
+nlohmann::json to_json(const std::string& file, const ParsedMessage& message, const Verdict& verdict) {
+    nlohmann::json hits = nlohmann::json::array();
+    for (const auto& hit : verdict.hits)
+        hits.push_back({{"rule", hit.rule},
+                        {"target", hit.target},
+                        {"detail", hit.detail},
+                        {"score", hit.score},
+                        {"action", hit.action ? std::string(to_string(*hit.action)) : ""},
+                        {"monitor", hit.monitor}});
+    const Header* id = message.header("Message-ID");
+    return {{"file", file},
+            {"verdict", to_string(verdict.would_action)},
+            {"score", verdict.score},
+            {"reply", verdict.would_action == Action::reject || verdict.would_action == Action::tempfail
+                          ? verdict.reply
+                          : ""},
+            {"message_id", id ? id->raw_value : ""},
+            {"hits", hits},
+            {"notes", verdict.notes}};
+}
+
+void print_text(const std::string& file, const Verdict& verdict, const RuleSet& rules, bool explain) {
+    std::printf("%s: %s (score %.1f)\n", file.c_str(), std::string(to_string(verdict.would_action)).c_str(),
+                verdict.score);
+    for (const auto& hit : verdict.hits) {
+        std::string effect = hit.action ? std::string(to_string(*hit.action)) : "score";
+        if (hit.monitor) effect = "monitor";
+        std::printf("  %-32s %-28s %+5.1f  %-10s %s\n", hit.rule.c_str(), hit.target.c_str(), hit.score,
+                    effect.c_str(), hit.detail.c_str());
+        if (explain)
+            if (const Rule* rule = rules.find(hit.rule))
+                std::printf("      %s (%s:%d)\n", rule->description.c_str(), rule->pos.file.c_str(), rule->pos.line);
+    }
+    if (verdict.would_action == Action::reject)
+        std::printf("  reply: 550 5.7.1 %s\n", verdict.reply.c_str());
+    else if (verdict.would_action == Action::tempfail)
+        std::printf("  reply: 451 4.7.1 %s\n", verdict.reply.c_str());
+    for (const auto& note : verdict.notes) std::printf("  note: %s\n", note.c_str());
+}
+
+} // namespace
+
+void add_check_command(CLI::App& app, int* exit_code) {
+    auto opts = std::make_shared<CheckOptions>();
+    auto* command = app.add_subcommand("check", "Give the verdict for .eml files, offline, as the daemon would");
+    add_rules_option(*command, opts->rules_dir);
+    command->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}));
+    command->add_flag("--explain", opts->explain, "Show each hit's rule description and source");
+    command->add_option("files", opts->files, "Messages to check (.eml)")->required()->check(CLI::ExistingFile);
+    command->callback([opts, exit_code] {
+        const auto rules = load_rules_or_report(opts->rules_dir, std::cerr, false);
+        if (!rules) {
+            *exit_code = 2;
+            return;
+        }
+        for (const auto& file : opts->files) {
+            const std::string raw = read_file(file);
+            const ParsedMessage message = parse_message(raw);
+            Verdict verdict = decide(*rules, inspect(*rules, message, Envelope{}), Mode::enforce);
+            verdict.notes.assign(message.facts.begin(), message.facts.end());
+            if (opts->format == "json")
+                std::cout << to_json(file, message, verdict).dump() << "\n";
+            else
+                print_text(file, verdict, *rules, opts->explain);
+        }
+        std::cout.flush();
+    });
+}
+
+} // namespace presend::cli

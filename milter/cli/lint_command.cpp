@@ -1,0 +1,41 @@
+// lint_command: `presend lint [--rules DIR]` validates a rules directory the way a reload would,
+// printing every error and warning with file:line:column and the rule id. Exit 1 on any error.
+#include "cli/commands.hpp"
+#include "cli/rules_option.hpp"
+
+#include <iostream>
+#include <set>
+
+namespace presend::cli {
+
+void add_lint_command(CLI::App& app, int* exit_code) {
+    auto* command = app.add_subcommand("lint", "Validate rule files: syntax, unknown keys, ids, regexes");
+    auto rules_dir = std::make_shared<std::string>();
+    add_rules_option(*command, *rules_dir);
+    command->callback([rules_dir, exit_code] {
+        const auto dir = rules_dir->empty() ? default_rules_dir() : std::filesystem::path(*rules_dir);
+        const auto result = load_rules(dir);
+        std::size_t errors = 0;
+        std::size_t warnings = 0;
+        for (const auto& d : result.diagnostics) {
+            std::cerr << d.str() << "\n";
+            ++(d.warning ? warnings : errors);
+        }
+        if (!result.ok()) {
+            std::cerr << dir.string() << ": " << errors << " error(s), " << warnings << " warning(s)\n";
+            *exit_code = 1;
+            return;
+        }
+        std::set<std::string> files;
+        std::size_t examples = 0;
+        for (const auto& rule : result.rules->rules) {
+            files.insert(rule.pos.file);
+            examples += rule.examples.size();
+        }
+        std::cout << dir.string() << ": ok: " << result.rules->rules.size() << " rules in " << files.size()
+                  << " files, " << examples << " examples, " << warnings << " warning(s), version "
+                  << result.rules->version << "\n";
+    });
+}
+
+} // namespace presend::cli

@@ -1,0 +1,121 @@
+// message_builder: header and body callbacks → one raw CRLF message, capped. See message_builder.hpp.
+// Postfix hands a header as its name and its value with folded lines joined by bare "\n" and, unless
+// SMFIP_HDR_LEADSPC was negotiated, the whitespace after the colon stripped; both are undone here.
+#include "daemon/message_builder.hpp"
+
+#include <algorithm>
+
+namespace presend::daemon {
+
+namespace {
+
+// Real mail carries tens of headers, a long Received chain a few hundred. Beyond this the header block
+// is an attack on the parser, not mail; what follows is dropped and the message counts as oversize.
+constexpr std::size_t k_max_headers = 10000;
+
+// A connection that sent one big message must not pin its buffer for the rest of the session.
+constexpr std::size_t k_keep_capacity = 1u << 20;
+
+constexpr std::string_view k_crlf = "\r\n";
+
+bool is_wsp(char c) {
+    return c == ' ' || c == '\t';
+}
+
+// A field name is printable US-ASCII without the colon (RFC 5322 2.2); anything else would change where
+// the rebuilt header ends, so it is replaced.
+void append_name(std::string& out, std::string_view name) {
+    for (char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        out += (u < 33 || u > 126 || c == ':') ? '_' : c;
+    }
+}
+
+// Every line break ("\r\n", "\n" or a lone "\r") becomes CRLF followed by whitespace, so a fold stays a
+// fold and never starts a new header or ends the header block. Trailing line breaks are dropped.
+void append_value(std::string& out, std::string_view value) {
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r'))
+        value.remove_suffix(1);
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        if (c != '\r' && c != '\n') {
+            out += c;
+            continue;
+        }
+        if (c == '\r' && i + 1 < value.size() && value[i + 1] == '\n') ++i;
+        out += k_crlf;
+        if (i + 1 >= value.size() || !is_wsp(value[i + 1])) out += ' ';
+    }
+}
+
+} // namespace
+
+MessageBuilder::MessageBuilder(std::size_t max_bytes, bool leading_space_kept)
+    : m_max_bytes(std::max<std::size_t>(max_bytes, k_crlf.size())), m_leading_space_kept(leading_space_kept) {
+}
+
+void MessageBuilder::reset(std::size_t max_bytes) {
+    if (m_buffer.capacity() > k_keep_capacity) std::string().swap(m_buffer);
+    m_buffer.clear();
+    m_max_bytes = std::max<std::size_t>(max_bytes, k_crlf.size());
+    m_body_offset = std::string::npos;
+    m_header_count = 0;
+    m_seen_bytes = 0;
+    m_oversize = false;
+    m_headers_truncated = false;
+}
+
+bool MessageBuilder::append_capped(std::string_view text, std::size_t cap) {
+    const std::size_t room = cap > m_buffer.size() ? cap - m_buffer.size() : 0;
+    m_buffer.append(text.substr(0, room));
+    return text.size() <= room;
+}
+
+void MessageBuilder::add_header(std::string_view name, std::string_view value) {
+    ++m_header_count;
+    if (m_body_offset != std::string::npos) return; // the MTA never does this; the block is closed
+    std::string line;
+    line.reserve(name.size() + value.size() + 4);
+    append_name(line, name);
+    line += ':';
+    if (!m_leading_space_kept && !value.empty()) line += ' ';
+    append_value(line, value);
+    line += k_crlf;
+    m_seen_bytes += line.size();
+
+    // Once a header is dropped, all later ones are too: the stored block stays a true prefix.
+    if (m_headers_truncated) return;
+    const std::size_t header_cap = m_max_bytes - k_crlf.size(); // the blank line always fits
+    if (m_header_count > k_max_headers || m_buffer.size() + line.size() > header_cap) {
+        // A cut header would be a different header: keep whole ones only.
+        m_headers_truncated = true;
+        m_oversize = true;
+        return;
+    }
+    m_buffer += line;
+}
+
+void MessageBuilder::end_headers() {
+    if (m_body_offset != std::string::npos) return;
+    m_buffer += k_crlf;
+    m_body_offset = m_buffer.size();
+}
+
+void MessageBuilder::add_body(std::string_view chunk) {
+    end_headers();
+    m_seen_bytes += chunk.size();
+    if (m_oversize) return;
+    if (!append_capped(chunk, m_max_bytes)) m_oversize = true;
+}
+
+std::string_view MessageBuilder::message() {
+    end_headers();
+    return m_buffer;
+}
+
+std::string_view MessageBuilder::headers_only() {
+    end_headers();
+    return std::string_view(m_buffer).substr(0, m_body_offset);
+}
+
+} // namespace presend::daemon

@@ -1,0 +1,575 @@
+// milter: libmilter callbacks → Session → evaluate() → smfi_* calls and a decision log line.
+// See milter.hpp. Each xxfi_* function is a trampoline: guarded() runs the real step and turns any
+// exception into Config::on_error's status. Header callbacks may be "no reply" (SMFIP_NR_HDR): a failure
+// there is remembered and answered at EOM.
+#include "daemon/milter.hpp"
+
+#include "daemon/message_builder.hpp"
+#include "presend/decision_log.hpp"
+#include "presend/engine.hpp"
+
+#include <libmilter/mfapi.h>
+#include <spdlog/spdlog.h>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <netinet/in.h>
+#include <stdexcept>
+
+namespace presend::daemon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// An SMTP reply line is at most 512 octets (RFC 5321 4.5.3.1.5); the code, the enhanced status code
+// and CRLF take their share, and Postfix adds nothing we have to leave room for.
+constexpr std::size_t k_max_reply_text = 400;
+// Header lines must stay under 998 octets (RFC 5322 2.1.1); "X-Presend-Hits: " takes the rest.
+constexpr std::size_t k_max_hits_header = 900;
+// A Message-ID longer than a header line is not one; it is cut before it reaches the decision log.
+constexpr std::size_t k_max_message_id = 998;
+
+constexpr const char* k_verdict_header = "X-Presend-Verdict";
+constexpr const char* k_hits_header = "X-Presend-Hits";
+constexpr const char* k_oversize_reply = "Message too large for outbound compliance inspection";
+constexpr const char* k_error_reply =
+    "Temporary local problem in outbound compliance filter, try again later";
+
+StateStore* g_store = nullptr;
+DecisionLog* g_decisions = nullptr;
+std::atomic<std::size_t> g_in_flight{0};
+
+// Counts a message in g_in_flight for as long as its EOM runs.
+struct InFlight {
+    InFlight() { ++g_in_flight; }
+    ~InFlight() { --g_in_flight; }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+};
+
+struct Session {
+    // Negotiated once per connection.
+    bool leading_space_kept = false; // SMFIP_HDR_LEADSPC
+    bool header_noreply = false;     // SMFIP_NR_HDR: header callbacks answer SMFIS_NOREPLY
+    bool skip_allowed = false;       // SMFIP_SKIP: body callbacks may stop the MTA sending more
+    std::string client_addr;
+
+    // Per message, from MAIL FROM to EOM or abort.
+    std::shared_ptr<const State> state; // pinned: a reload never changes config or rules under this message
+    Envelope envelope;
+    MessageBuilder builder;
+    std::string message_id;
+    unsigned forged_verdict_headers = 0; // X-Presend-* headers the client sent; removed before ours are added
+    unsigned forged_hits_headers = 0;
+    std::string failure;           // why a no-reply callback failed; EOM answers with on_error
+    Clock::time_point started;     // MAIL FROM: the total time in the decision log
+    Clock::time_point eom_started; // the latency in the decision log
+
+    void begin_message(std::shared_ptr<const State> pinned) {
+        state = std::move(pinned);
+        envelope = Envelope{};
+        envelope.client_addr = client_addr;
+        builder.reset(state->config.max_message_bytes);
+        builder.set_leading_space_kept(leading_space_kept);
+        message_id.clear();
+        forged_verdict_headers = forged_hits_headers = 0;
+        failure.clear();
+        started = eom_started = Clock::now();
+    }
+
+    // A header, body or EOM without MAIL FROM: only a broken MTA does that, but it must not crash us.
+    void ensure_message() {
+        if (!state) begin_message(g_store->current());
+    }
+
+    void end_message() {
+        state.reset();
+        builder.reset(0);
+        failure.clear();
+    }
+};
+
+Session* session_of(SMFICTX* ctx) {
+    return static_cast<Session*>(smfi_getpriv(ctx));
+}
+
+Session& session(SMFICTX* ctx) {
+    if (auto* s = session_of(ctx)) return *s;
+    auto fresh = std::make_unique<Session>();
+    if (smfi_setpriv(ctx, fresh.get()) != MI_SUCCESS) throw std::runtime_error("smfi_setpriv failed");
+    return *fresh.release();
+}
+
+std::string macro(SMFICTX* ctx, const char* name) {
+    const char* value = smfi_getsymval(ctx, const_cast<char*>(name));
+    return value ? value : "";
+}
+
+// "<user@example.com>" → "user@example.com"; "<>" → "".
+std::string strip_brackets(const char* arg) {
+    std::string_view s = arg ? arg : "";
+    while (!s.empty() && s.front() == ' ')
+        s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ')
+        s.remove_suffix(1);
+    if (s.size() >= 2 && s.front() == '<' && s.back() == '>') s = s.substr(1, s.size() - 2);
+    return std::string(s);
+}
+
+std::string address_of(const sockaddr* addr) {
+    if (!addr) return {};
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (addr->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+        if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf)) return buf;
+    } else if (addr->sa_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf)) return buf;
+    }
+    return {};
+}
+
+std::string_view queue_id_of(const Session* s) {
+    return s && !s->envelope.queue_id.empty() ? std::string_view(s->envelope.queue_id) : "NOQUEUE";
+}
+
+void refresh_queue_id(SMFICTX* ctx, Session& s) {
+    if (auto id = macro(ctx, "i"); !id.empty()) s.envelope.queue_id = std::move(id);
+}
+
+Config current_config(const Session* s) {
+    if (s && s->state) return s->state->config;
+    return g_store->current()->config;
+}
+
+sfsistat status_of(Action action) {
+    switch (action) {
+    case Action::reject:
+        return SMFIS_REJECT;
+    case Action::tempfail:
+        return SMFIS_TEMPFAIL;
+    case Action::discard:
+        return SMFIS_DISCARD;
+    default:
+        return SMFIS_ACCEPT;
+    }
+}
+
+void set_reply(SMFICTX* ctx, const char* code, const char* xcode, std::string_view text,
+               const char* fallback) {
+    std::string clean = sanitize_reply(text);
+    if (clean.empty()) clean = sanitize_reply(fallback);
+    if (smfi_setreply(ctx, const_cast<char*>(code), const_cast<char*>(xcode), clean.data()) != MI_SUCCESS)
+        spdlog::warn("smfi_setreply {} {} refused; the MTA's default reply is used", code, xcode);
+}
+
+// The status for an internal error, with a reply when the step allows one.
+sfsistat error_status(SMFICTX* ctx, Action on_error, bool can_reply) {
+    if (can_reply && on_error == Action::tempfail)
+        set_reply(ctx, "451", "4.3.0", k_error_reply, k_error_reply);
+    if (can_reply && on_error == Action::reject) set_reply(ctx, "550", "5.3.0", k_error_reply, k_error_reply);
+    return status_of(on_error);
+}
+
+enum class Step { negotiate, connect, envfrom, envrcpt, header, eoh, body, eom, abort, close };
+
+const char* step_name(Step step) {
+    switch (step) {
+    case Step::negotiate:
+        return "negotiate";
+    case Step::connect:
+        return "connect";
+    case Step::envfrom:
+        return "MAIL FROM";
+    case Step::envrcpt:
+        return "RCPT TO";
+    case Step::header:
+        return "header";
+    case Step::eoh:
+        return "end of headers";
+    case Step::body:
+        return "body";
+    case Step::eom:
+        return "end of message";
+    case Step::abort:
+        return "abort";
+    case Step::close:
+        return "close";
+    }
+    return "?";
+}
+
+void write_error_decision(Session* s, const Config& config, std::string_view reason);
+
+// What a callback answers when its step threw. Never throws itself.
+sfsistat fail(SMFICTX* ctx, Step step, std::string_view reason) noexcept {
+    Session* s = session_of(ctx);
+    try {
+        const Config config = current_config(s);
+        spdlog::error("{}: internal error at {}: {}; answering {}", queue_id_of(s), step_name(step), reason,
+                      to_string(config.on_error));
+        switch (step) {
+        case Step::negotiate:
+            return SMFIS_ALL_OPTS; // libmilter's defaults; every callback copes with them
+        case Step::abort:
+        case Step::close:
+            return SMFIS_CONTINUE; // the answer is ignored
+        case Step::header:
+            if (s && s->header_noreply) {
+                // This answer is not sent: EOM gives it.
+                if (s->failure.empty()) s->failure = std::string(reason);
+                return SMFIS_NOREPLY;
+            }
+            break;
+        case Step::eom:
+            write_error_decision(s, config, reason);
+            if (s) s->end_message();
+            break;
+        default:
+            break;
+        }
+        return error_status(ctx, config.on_error, step != Step::connect);
+    } catch (...) {
+        return SMFIS_TEMPFAIL;
+    }
+}
+
+template <class F> sfsistat guarded(SMFICTX* ctx, Step step, F&& body) noexcept {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        return fail(ctx, step, e.what());
+    } catch (...) {
+        return fail(ctx, step, "unknown exception");
+    }
+}
+
+// --- applying a verdict ---
+
+std::string format_score(double score) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", score);
+    return buf;
+}
+
+std::string hit_list(const Verdict& verdict, std::size_t limit) {
+    std::string out;
+    for (const auto& hit : verdict.hits) {
+        if (hit.monitor) continue; // trial rules never show outside the decision log
+        const std::size_t extra = (out.empty() ? 0 : 1) + hit.rule.size();
+        if (out.size() + extra > limit) {
+            out += out.empty() ? "..." : ",...";
+            break;
+        }
+        if (!out.empty()) out += ',';
+        out += hit.rule;
+    }
+    return out;
+}
+
+void check(int rc, const char* what) {
+    if (rc != MI_SUCCESS) throw std::runtime_error(std::string(what) + " failed");
+}
+
+void remove_forged_headers(SMFICTX* ctx, const Session& s) {
+    // Highest index first, so the indexes of the remaining ones do not move.
+    for (unsigned i = s.forged_verdict_headers; i > 0; --i)
+        check(smfi_chgheader(ctx, const_cast<char*>(k_verdict_header), static_cast<int>(i), nullptr),
+              "smfi_chgheader");
+    for (unsigned i = s.forged_hits_headers; i > 0; --i)
+        check(smfi_chgheader(ctx, const_cast<char*>(k_hits_header), static_cast<int>(i), nullptr),
+              "smfi_chgheader");
+}
+
+// With SMFIP_HDR_LEADSPC the MTA writes added values as given too: the space after the colon is ours.
+void add_verdict_headers(SMFICTX* ctx, const Session& s, const Verdict& verdict) {
+    const std::string lead = s.leading_space_kept ? " " : "";
+    std::string value =
+        lead + (verdict.mode == Mode::enforce ? std::string(to_string(verdict.action))
+                                              : "would-" + std::string(to_string(verdict.would_action)));
+    value += " score=" + format_score(verdict.score);
+    check(smfi_addheader(ctx, const_cast<char*>(k_verdict_header), value.data()), "smfi_addheader");
+    if (std::string hits = hit_list(verdict, k_max_hits_header); !hits.empty()) {
+        hits.insert(0, lead);
+        check(smfi_addheader(ctx, const_cast<char*>(k_hits_header), hits.data()), "smfi_addheader");
+    }
+}
+
+sfsistat apply(SMFICTX* ctx, const Session& s, const Config& config, const Verdict& verdict) {
+    switch (verdict.action) {
+    case Action::reject:
+        set_reply(ctx, "550", "5.7.1", verdict.reply, "Message refused by outbound compliance policy");
+        return SMFIS_REJECT;
+    case Action::tempfail:
+        set_reply(ctx, "451", "4.7.1", verdict.reply, "Message deferred by outbound compliance policy");
+        return SMFIS_TEMPFAIL;
+    case Action::discard:
+        return SMFIS_DISCARD;
+    default:
+        break;
+    }
+    const bool tag =
+        (verdict.mode == Mode::enforce && verdict.action == Action::tag) ||
+        (verdict.mode == Mode::dry_run && config.dry_run_tag && verdict.would_action != Action::accept);
+    // In dry-run without tags the message leaves exactly as it came.
+    if (verdict.mode == Mode::enforce || tag) remove_forged_headers(ctx, s);
+    if (tag) add_verdict_headers(ctx, s, verdict);
+    if (verdict.action == Action::quarantine) {
+        std::string reason = "presend score=" + format_score(verdict.score);
+        if (auto hits = hit_list(verdict, k_max_reply_text); !hits.empty()) reason += " hits=" + hits;
+        reason = sanitize_reply(reason);
+        check(smfi_quarantine(ctx, reason.data()), "smfi_quarantine");
+    }
+    return SMFIS_ACCEPT;
+}
+
+// Past max_message_bytes only the headers were judged; the verdict is at least on_oversize.
+void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
+    verdict.notes.push_back("oversize");
+    if (builder.headers_truncated()) verdict.notes.push_back("headers-truncated");
+    if (verdict.would_action < config.on_oversize) {
+        verdict.would_action = config.on_oversize;
+        verdict.reply = k_oversize_reply;
+    }
+    if (verdict.mode == Mode::enforce && verdict.action < config.on_oversize)
+        verdict.action = config.on_oversize;
+}
+
+template <class D> std::chrono::microseconds micros(D d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
+
+void write_error_decision(Session* s, const Config& config, std::string_view reason) {
+    Verdict verdict;
+    verdict.mode = config.mode;
+    verdict.action = config.on_error;
+    verdict.would_action = Action::accept; // unknown: the rules did not finish
+    verdict.notes = {"internal-error", std::string(reason)};
+    const Envelope envelope = s ? s->envelope : Envelope{};
+    const std::string message_id = s ? s->message_id : "";
+    const std::string version = s && s->state && s->state->rules ? s->state->rules->version : "";
+    const auto now = Clock::now();
+    const auto latency = s ? micros(now - s->eom_started) : std::chrono::microseconds{0};
+    const auto total = s ? std::optional(micros(now - s->started)) : std::nullopt;
+    g_decisions->write(decision_json(envelope, message_id, verdict, latency, version, total));
+}
+
+// --- callbacks ---
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
+                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
+    return guarded(ctx, Step::negotiate, [&] {
+        Session& s = session(ctx);
+        constexpr unsigned long k_needed_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+        *pf0 = (k_needed_actions | SMFIF_SETSYMLIST) & f0;
+        if ((*pf0 & k_needed_actions) != k_needed_actions)
+            spdlog::warn(
+                "the MTA does not offer every action presend needs (offered 0x{:x}); tag and quarantine "
+                "verdicts may fail and get on_error",
+                f0);
+        // Steps presend never looks at, and options that save round trips. Only what the MTA offers may
+        // be asked for, or libmilter drops the connection.
+        constexpr unsigned long k_steps_dropped = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+        constexpr unsigned long k_options = SMFIP_HDR_LEADSPC | SMFIP_NR_HDR | SMFIP_SKIP;
+        *pf1 = (k_steps_dropped | k_options) & f1;
+        *pf2 = 0;
+        *pf3 = 0;
+        s.leading_space_kept = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+        s.header_noreply = (*pf1 & SMFIP_NR_HDR) != 0;
+        s.skip_allowed = (*pf1 & SMFIP_SKIP) != 0;
+        if (*pf0 & SMFIF_SETSYMLIST) {
+            // Only the macros presend reads; the MTA sends nothing else.
+            static char k_connect_macros[] = "{client_addr}";
+            static char k_mail_macros[] = "i {auth_authen} {mail_addr}";
+            static char k_rcpt_macros[] = "{rcpt_addr}";
+            static char k_eoh_macros[] = "i";
+            static char k_eom_macros[] = "i";
+            check(smfi_setsymlist(ctx, SMFIM_CONNECT, k_connect_macros), "smfi_setsymlist");
+            check(smfi_setsymlist(ctx, SMFIM_ENVFROM, k_mail_macros), "smfi_setsymlist");
+            check(smfi_setsymlist(ctx, SMFIM_ENVRCPT, k_rcpt_macros), "smfi_setsymlist");
+            check(smfi_setsymlist(ctx, SMFIM_EOH, k_eoh_macros), "smfi_setsymlist");
+            check(smfi_setsymlist(ctx, SMFIM_EOM, k_eom_macros), "smfi_setsymlist");
+        }
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* hostaddr) {
+    return guarded(ctx, Step::connect, [&] {
+        Session& s = session(ctx);
+        s.client_addr = macro(ctx, "{client_addr}");
+        if (s.client_addr.empty()) s.client_addr = address_of(hostaddr);
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, Step::envfrom, [&] {
+        Session& s = session(ctx);
+        if (s.client_addr.empty()) s.client_addr = macro(ctx, "{client_addr}");
+        s.begin_message(g_store->current());
+        refresh_queue_id(ctx, s);
+        s.envelope.auth_user = macro(ctx, "{auth_authen}");
+        s.envelope.mail_from = macro(ctx, "{mail_addr}");
+        if (s.envelope.mail_from.empty() && argv) s.envelope.mail_from = strip_brackets(argv[0]);
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, Step::envrcpt, [&] {
+        Session& s = session(ctx);
+        s.ensure_message();
+        std::string rcpt = macro(ctx, "{rcpt_addr}");
+        if (rcpt.empty() && argv) rcpt = strip_brackets(argv[0]);
+        s.envelope.rcpts.push_back(std::move(rcpt));
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
+    return guarded(ctx, Step::header, [&] {
+        Session& s = session(ctx);
+        s.ensure_message();
+        const std::string_view n = name ? name : "";
+        const std::string_view v = value ? value : "";
+        s.builder.add_header(n, v);
+        if (s.message_id.empty() && iequals(n, "Message-ID")) {
+            std::string_view id = v;
+            while (!id.empty() && (id.front() == ' ' || id.front() == '\t'))
+                id.remove_prefix(1);
+            s.message_id = std::string(id.substr(0, k_max_message_id));
+        } else if (iequals(n, k_verdict_header)) {
+            ++s.forged_verdict_headers;
+        } else if (iequals(n, k_hits_header)) {
+            ++s.forged_hits_headers;
+        }
+        return s.header_noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_eoh(SMFICTX* ctx) {
+    return guarded(ctx, Step::eoh, [&] {
+        Session& s = session(ctx);
+        s.ensure_message();
+        refresh_queue_id(ctx, s);
+        s.builder.end_headers();
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
+    return guarded(ctx, Step::body, [&] {
+        Session& s = session(ctx);
+        s.ensure_message();
+        s.builder.add_body(std::string_view(reinterpret_cast<const char*>(chunk), chunk ? size : 0));
+        // Over the cap the rest of the body is not looked at: spare the MTA sending it.
+        return s.builder.oversize() && s.skip_allowed ? SMFIS_SKIP : SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_eom(SMFICTX* ctx) {
+    const InFlight in_flight;
+    const auto eom_start = Clock::now();
+    return guarded(ctx, Step::eom, [&] {
+        Session& s = session(ctx);
+        s.ensure_message();
+        s.eom_started = eom_start;
+        refresh_queue_id(ctx, s);
+        if (!s.failure.empty()) throw std::runtime_error(s.failure); // a header step failed without reply
+        const State& state = *s.state;
+        const Config& config = state.config;
+
+        Verdict verdict;
+        if (s.builder.oversize()) {
+            spdlog::info("{}: message of {} bytes is over max_message_bytes {}: judging its headers only, "
+                         "at least {}",
+                         queue_id_of(&s), s.builder.seen_bytes(), config.max_message_bytes,
+                         to_string(config.on_oversize));
+            verdict = evaluate(*state.rules, s.envelope, s.builder.headers_only(), config.mode);
+            apply_oversize(verdict, config, s.builder);
+        } else {
+            verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode);
+        }
+        const sfsistat status = apply(ctx, s, config, verdict);
+
+        const auto done = Clock::now();
+        g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
+                                         state.rules->version, micros(done - s.started)));
+        spdlog::debug("{}: {} score={} hits={} in {} us", queue_id_of(&s), to_string(verdict.would_action),
+                      format_score(verdict.score), verdict.hits.size(), micros(done - eom_start).count());
+        s.end_message();
+        return status;
+    });
+}
+
+sfsistat on_abort(SMFICTX* ctx) {
+    return guarded(ctx, Step::abort, [&] {
+        // RSET or a dropped client: forget the message, keep the connection.
+        if (Session* s = session_of(ctx)) s->end_message();
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+    return guarded(ctx, Step::close, [&] {
+        std::unique_ptr<Session> s(session_of(ctx));
+        smfi_setpriv(ctx, nullptr);
+        return SMFIS_CONTINUE;
+    });
+}
+
+} // namespace
+
+std::string sanitize_reply(std::string_view text) {
+    std::string out;
+    std::size_t visible = 0;
+    for (char c : text) {
+        if (visible >= k_max_reply_text) break;
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\r' || c == '\n' || c == '\t')
+            c = ' ';
+        else if (u < 32 || u > 126)
+            c = '?';
+        if (c == ' ' && (out.empty() || out.back() == ' ')) continue; // no leading or repeated blanks
+        out += c;
+        if (c == '%') out += '%';
+        ++visible;
+    }
+    while (!out.empty() && out.back() == ' ')
+        out.pop_back();
+    return out;
+}
+
+std::size_t milter_messages_in_flight() {
+    return g_in_flight.load();
+}
+
+bool milter_register(StateStore& store, DecisionLog& decisions) {
+    g_store = &store;
+    g_decisions = &decisions;
+    static char k_name[] = "presend";
+    smfiDesc desc{};
+    desc.xxfi_name = k_name;
+    desc.xxfi_version = SMFI_VERSION;
+    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+    desc.xxfi_connect = on_connect;
+    desc.xxfi_helo = nullptr;
+    desc.xxfi_envfrom = on_envfrom;
+    desc.xxfi_envrcpt = on_envrcpt;
+    desc.xxfi_header = on_header;
+    desc.xxfi_eoh = on_eoh;
+    desc.xxfi_body = on_body;
+    desc.xxfi_eom = on_eom;
+    desc.xxfi_abort = on_abort;
+    desc.xxfi_close = on_close;
+    desc.xxfi_unknown = nullptr;
+    desc.xxfi_data = nullptr;
+    desc.xxfi_negotiate = on_negotiate;
+    return smfi_register(desc) == MI_SUCCESS;
+}
+
+} // namespace presend::daemon

@@ -1,0 +1,59 @@
+// milter: the libmilter adapter. One Session per MTA connection; callbacks fill its Envelope and
+// MessageBuilder, EOM evaluates with the State pinned at MAIL FROM and applies the Verdict with smfi_* calls.
+// Called by libmilter's threads only (daemon.cpp registers it). No exception crosses into libmilter:
+// every callback answers with Config::on_error's status instead, and says why in the log.
+#pragma once
+
+#include "presend/config.hpp"
+#include "presend/ruleset.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace presend {
+class DecisionLog;
+}
+
+namespace presend::daemon {
+
+// The config and rules of one (re)load. Immutable; a reload builds a new one and swaps it in whole.
+struct State {
+    Config config;
+    std::shared_ptr<const RuleSet> rules;
+};
+
+class StateStore {
+  public:
+    explicit StateStore(std::shared_ptr<const State> initial) : m_state(std::move(initial)) {}
+
+    std::shared_ptr<const State> current() const {
+        std::lock_guard lock(m_mutex);
+        return m_state;
+    }
+    void replace(std::shared_ptr<const State> next) {
+        std::lock_guard lock(m_mutex);
+        m_state.swap(next);
+        // the old State is released outside the lock (when next goes out of scope), or later by the
+        // last message that pinned it
+    }
+
+  private:
+    mutable std::mutex m_mutex;
+    std::shared_ptr<const State> m_state;
+};
+
+// smfi_register() with presend's callbacks. store and decisions must outlive smfi_main().
+// False when libmilter refuses the registration.
+bool milter_register(StateStore& store, DecisionLog& decisions);
+
+// Messages between the start of EOM and their reply. The worker waits for them to finish before it exits.
+std::size_t milter_messages_in_flight();
+
+// Text for smfi_setreply(): printable ASCII (others become '?'), CR/LF/TAB become one space, '%' doubled
+// (libmilter's escape), at most k_max_reply_text characters before doubling. Empty input stays empty.
+std::string sanitize_reply(std::string_view text);
+
+} // namespace presend::daemon
