@@ -14,5 +14,6 @@ void add_check_command(CLI::App& app, int* exit_code);
 void add_lint_command(CLI::App& app, int* exit_code);
 void add_test_command(CLI::App& app, int* exit_code);
 void add_bench_command(CLI::App& app, int* exit_code);
+void add_report_command(CLI::App& app, int* exit_code);
 
 } // namespace presend::cli

@@ -1,0 +1,193 @@
+// report_command: `presend report [--since T] [--until T] [--format text|json|html] [--output FILE]
+// [--examples N] DECISIONS.jsonl...` summarises decision logs (plain, rotated, .gz, "-" for stdin) for
+// compliance officers. The aggregation and the three renderings are engine/report; this file is options,
+// inputs, progress on a terminal and the output file. Exit 0 (malformed lines are reported, not fatal),
+// 2 on a bad option or an input that cannot be opened.
+#include "cli/commands.hpp"
+
+#include "engine/report.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace presend::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto k_progress_delay = std::chrono::seconds(1); // a quick report shows no progress at all
+constexpr auto k_progress_interval = std::chrono::milliseconds(250); // redraws per second, enough to read
+
+struct ReportOptions {
+    std::string since, until;
+    std::string format = "text";
+    std::string output;
+    std::size_t examples = 3;
+    std::vector<std::string> files;
+};
+
+report::TimeMs now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Progress on stderr when it is a terminal and the work takes longer than k_progress_delay: bytes read of
+// the total (unknown for stdin) and lines per second, on one line redrawn with \r and cleared at the end.
+class ProgressLine {
+public:
+    explicit ProgressLine(std::uint64_t total_bytes)
+        : m_enabled(::isatty(2) == 1), m_total(total_bytes), m_start(Clock::now()) {}
+
+    // bytes and lines of the current input; done_* are those of the inputs already read.
+    void update(const report::Progress& p) {
+        if (!m_enabled) return;
+        if (p.done) {
+            m_done_bytes += p.bytes;
+            m_done_lines += p.lines;
+        }
+        const auto now = Clock::now();
+        if (now - m_start < k_progress_delay || now - m_last < k_progress_interval) return;
+        m_last = now;
+        const std::uint64_t bytes = m_done_bytes + (p.done ? 0 : p.bytes);
+        const std::uint64_t lines = m_done_lines + (p.done ? 0 : p.lines);
+        const double seconds = std::chrono::duration<double>(now - m_start).count();
+        char buf[160];
+        if (m_total > 0)
+            std::snprintf(buf, sizeof buf, "\rreading %.1f / %.1f MB (%.0f%%), %llu lines, %.0f lines/s ",
+                          static_cast<double>(bytes) / 1e6, static_cast<double>(m_total) / 1e6,
+                          100.0 * static_cast<double>(bytes) / static_cast<double>(m_total),
+                          static_cast<unsigned long long>(lines), static_cast<double>(lines) / seconds);
+        else
+            std::snprintf(buf, sizeof buf, "\rreading %.1f MB, %llu lines, %.0f lines/s ",
+                          static_cast<double>(bytes) / 1e6, static_cast<unsigned long long>(lines),
+                          static_cast<double>(lines) / seconds);
+        std::fputs(buf, stderr);
+        m_shown = true;
+    }
+
+    ~ProgressLine() {
+        if (m_shown) std::fputs("\r\033[K", stderr);
+    }
+
+private:
+    bool m_enabled;
+    std::uint64_t m_total;
+    Clock::time_point m_start, m_last{};
+    std::uint64_t m_done_bytes = 0, m_done_lines = 0;
+    bool m_shown = false;
+};
+
+bool parse_bound(const char* option, const std::string& text, std::optional<report::TimeMs>& out) {
+    if (text.empty()) return true;
+    out = report::parse_time_arg(text, now_ms());
+    if (out) return true;
+    std::cerr << "presend report: " << option << " '" << text
+              << "' is not a time: give 2026-11-27, 2026-11-27T06:00:00Z, or a span back from now "
+                 "such as 90m, 24h, 7d\n";
+    return false;
+}
+
+// Every input is checked before any is read, so a typo fails at once and not after an hour of reading.
+bool check_inputs(const std::vector<std::string>& files, std::uint64_t& total_bytes) {
+    total_bytes = 0;
+    for (const auto& file : files) {
+        if (file == "-") continue;
+        struct stat st {};
+        if (::stat(file.c_str(), &st) != 0 || ::access(file.c_str(), R_OK) != 0) {
+            std::cerr << "presend report: cannot read " << file << ": " << std::strerror(errno) << "\n";
+            return false;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            std::cerr << "presend report: " << file << " is a directory, not a decision log\n";
+            return false;
+        }
+        total_bytes += static_cast<std::uint64_t>(st.st_size);
+    }
+    return true;
+}
+
+int run_report(const ReportOptions& opts) {
+    report::Options options;
+    options.examples = opts.examples;
+    if (!parse_bound("--since", opts.since, options.since) ||
+        !parse_bound("--until", opts.until, options.until))
+        return 2;
+    if (options.since && options.until && *options.since >= *options.until) {
+        std::cerr << "presend report: --since " << report::format_time(*options.since)
+                  << " is not before --until " << report::format_time(*options.until) << "\n";
+        return 2;
+    }
+    std::uint64_t total_bytes = 0;
+    if (!check_inputs(opts.files, total_bytes)) return 2;
+
+    report::Aggregator aggregator(options);
+    {
+        ProgressLine progress(total_bytes);
+        const report::ProgressFn on_progress = [&](const report::Progress& p) { progress.update(p); };
+        for (const auto& file : opts.files) {
+            try {
+                report::read_log(file, aggregator, on_progress);
+            } catch (const std::exception& e) {
+                std::cerr << "presend report: " << e.what() << "\n";
+                return 2;
+            }
+        }
+    }
+    const report::Report result = aggregator.finish(opts.files);
+    for (const auto& error : result.read_errors)
+        std::cerr << "presend report: warning: " << error << "\n";
+    if (result.malformed > 0) {
+        const auto& first = result.malformed_examples.front();
+        std::cerr << "presend report: " << result.malformed << " malformed line"
+                  << (result.malformed == 1 ? "" : "s") << " skipped; first at " << first.file << ":"
+                  << first.line << ": " << first.reason << "\n";
+    }
+
+    const std::string rendered = opts.format == "json"   ? report::render_json(result)
+                                 : opts.format == "html" ? report::render_html(result)
+                                                         : report::render_text(result);
+    if (opts.output.empty() || opts.output == "-") {
+        std::cout << rendered << std::flush;
+        return std::cout ? 0 : 2;
+    }
+    std::ofstream out(opts.output, std::ios::binary | std::ios::trunc);
+    out << rendered;
+    out.close();
+    if (!out) {
+        std::cerr << "presend report: cannot write " << opts.output << ": " << std::strerror(errno) << "\n";
+        return 2;
+    }
+    return 0;
+}
+
+} // namespace
+
+void add_report_command(CLI::App& app, int* exit_code) {
+    auto opts = std::make_shared<ReportOptions>();
+    auto* command = app.add_subcommand(
+        "report",
+        "Summarise decision logs: verdicts taken and would-be, per rule, tenant, sender domain and hour");
+    command->add_option(
+        "--since", opts->since,
+        "Count messages from this time on: 2026-11-27, 2026-11-27T06:00:00Z, or 24h, 7d back from now");
+    command->add_option("--until", opts->until,
+                        "Count messages before this time (exclusive), same forms as --since");
+    command->add_option("--format", opts->format, "Output format")
+        ->check(CLI::IsMember({"text", "json", "html"}))
+        ->capture_default_str();
+    command->add_option("--output,-o", opts->output, "Write the report to FILE instead of standard output");
+    command->add_option("--examples", opts->examples, "Example messages listed per rule")
+        ->check(CLI::Range(0, 100))
+        ->capture_default_str();
+    command->add_option("files", opts->files, "Decision logs: plain, rotated or .gz; - for standard input")
+        ->required();
+    command->callback([opts, exit_code] { *exit_code = run_report(*opts); });
+}
+
+} // namespace presend::cli
