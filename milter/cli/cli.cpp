@@ -20,6 +20,7 @@ int run_cli(int argc, char** argv) {
     add_test_command(app, &exit_code);
     add_bench_command(app, &exit_code);
     add_report_command(app, &exit_code);
+    add_suppress_command(app, &exit_code);
     add_attest_command(app, &exit_code);
     try {
         app.parse(argc, argv);

@@ -15,6 +15,7 @@ void add_lint_command(CLI::App& app, int* exit_code);
 void add_test_command(CLI::App& app, int* exit_code);
 void add_bench_command(CLI::App& app, int* exit_code);
 void add_report_command(CLI::App& app, int* exit_code);
+void add_suppress_command(CLI::App& app, int* exit_code);
 void add_attest_command(CLI::App& app, int* exit_code);
 
 } // namespace presend::cli
