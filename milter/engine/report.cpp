@@ -2,6 +2,7 @@
 // Lines are parsed with a SAX handler that keeps only the keys a report needs, so no JSON tree is built
 // per line; the log is read through zlib, which passes plain files through untouched.
 #include "engine/report.hpp"
+#include "engine/civil_time.hpp"
 
 #include <nlohmann/json.hpp>
 #include <zlib.h>
@@ -43,15 +44,6 @@ constexpr std::array<std::string_view, 6> k_action_order = {"accept",   "tag",  
 
 // ---- time ----------------------------------------------------------------------------------------------
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
 
 struct Civil {
     std::int64_t year;

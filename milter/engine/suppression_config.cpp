@@ -10,11 +10,7 @@ namespace presend {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message) {
-    const auto pos = yaml::position(file, node);
-    throw ConfigError(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " +
-                      message);
-}
+using yaml::fail;
 
 std::string string_value(const std::string& file, const YAML::Node& node, const char* key) {
     auto value = yaml::as_string(node);

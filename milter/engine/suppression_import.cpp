@@ -1,5 +1,6 @@
 // suppression_import: see suppression_import.hpp.
 #include "engine/suppression_import.hpp"
+#include "engine/civil_time.hpp"
 
 #include <algorithm>
 #include <array>
@@ -33,15 +34,6 @@ template <class Int> std::optional<Int> to_int(std::string_view text) {
     return value;
 }
 
-// Days from 1970-01-01 to a civil date (proleptic Gregorian), so no time zone is involved.
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
 
 // "2025-01-31T10:00:00[.frac](Z|+01:00|-0500)" or "2025-01-31"; the length read is stored in *used.
 std::optional<std::int64_t> parse_iso(std::string_view text, std::size_t* used) {

@@ -1,6 +1,8 @@
 // yaml_util: see yaml_util.hpp.
 #include "engine/yaml_util.hpp"
 
+#include "presend/config.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -45,6 +47,12 @@ std::string suggest(std::string_view word, const std::vector<std::string_view>& 
         }
     }
     return best;
+}
+
+void fail(const std::string& file, const YAML::Node& node, const std::string& message) {
+    const auto pos = position(file, node);
+    throw ConfigError(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " +
+                      message);
 }
 
 std::optional<std::string> as_string(const YAML::Node& node) {

@@ -35,6 +35,9 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
     }
 }
 
+// Throws ConfigError "file:line:column: message" at node: the config readers' one way to fail.
+[[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message);
+
 // Scalar conversions that return nullopt instead of throwing.
 std::optional<std::string> as_string(const YAML::Node& node);
 std::optional<double> as_number(const YAML::Node& node);
