@@ -1,0 +1,65 @@
+// daemon_metrics: what `presend serve` counts, one named function per event, over presend/metrics.hpp.
+// Called by the milter callbacks (messages, stage latency, oversize, errors), the worker's control thread
+// (reloads, rules loaded) and the stores (store errors); rendered by the worker's /metrics endpoint
+// (daemon/metrics_server.cpp). One instance per process, created on first use: the supervisor never uses
+// it, so every worker starts from zero (a counter reset to Prometheus).
+#pragma once
+
+#include "presend/metrics.hpp"
+#include "presend/verdict.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace presend {
+
+// Label sets per family. Rules: more than any real rule set; tenants: a platform's customers that send
+// bulk mail in one day; stores: backend names, a handful.
+constexpr std::size_t k_max_rule_labels = 1000;
+constexpr std::size_t k_max_tenant_labels = 1000;
+constexpr std::size_t k_max_store_labels = 16;
+
+// The tenant label of a message that names none.
+constexpr std::string_view k_no_tenant = "none";
+
+enum class Stage { parse, inspect, decide, eom };
+
+class DaemonMetrics {
+  public:
+    DaemonMetrics();
+
+    // One judged message: its verdict (action, would-be action, mode), its rule hits, and its tenant
+    // ("" counts as "none").
+    void message(std::string_view tenant, const Verdict& verdict);
+    void stage_latency(Stage stage, std::chrono::microseconds elapsed);
+    void oversize();
+    // An internal error answered with on_error; step is the milter step, e.g. "eom".
+    void milter_error(std::string_view step);
+    void reload(bool ok);
+    void rules_loaded(std::size_t rules);
+    // A suppression (or other) store failed to answer; store names the backend, e.g. "redis".
+    void store_error(std::string_view store);
+
+    std::string render() const { return m_registry.render(); }
+
+  private:
+    metrics::Registry m_registry;
+    metrics::CounterFamily& m_messages;
+    metrics::CounterFamily& m_tenant_messages;
+    metrics::CounterFamily& m_rule_hits;
+    metrics::HistogramFamily& m_stage_seconds;
+    metrics::CounterFamily& m_oversize;
+    metrics::CounterFamily& m_milter_errors;
+    metrics::CounterFamily& m_reloads;
+    metrics::CounterFamily& m_reload_failures;
+    metrics::GaugeFamily& m_rules_loaded;
+    metrics::CounterFamily& m_store_errors;
+    metrics::GaugeFamily& m_build_info;
+};
+
+// The process's instance.
+DaemonMetrics& daemon_metrics();
+
+} // namespace presend

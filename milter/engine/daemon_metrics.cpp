@@ -1,0 +1,99 @@
+// daemon_metrics: see presend/daemon_metrics.hpp. docs/metrics.md lists every metric; keep both in step.
+#include "presend/daemon_metrics.hpp"
+
+namespace presend {
+
+namespace {
+
+std::string_view stage_name(Stage stage) {
+    switch (stage) {
+    case Stage::parse:
+        return "parse";
+    case Stage::inspect:
+        return "inspect";
+    case Stage::decide:
+        return "decide";
+    case Stage::eom:
+        return "eom";
+    }
+    return "?";
+}
+
+} // namespace
+
+DaemonMetrics::DaemonMetrics()
+    : m_messages(m_registry.counter("presend_messages_total",
+                                    "Messages judged, by action applied, would-be action (what the rules ask "
+                                    "for, also in dry-run) and mode.",
+                                    {"mode", "action", "would_action"})),
+      m_tenant_messages(
+          m_registry.counter("presend_tenant_messages_total",
+                             "Messages judged, by tenant (\"none\" when the message names none).", {"tenant"},
+                             k_max_tenant_labels)),
+      m_rule_hits(m_registry.counter("presend_rule_hits_total",
+                                     "Rule hits, by rule id (monitor-mode rules included).", {"rule"},
+                                     k_max_rule_labels)),
+      m_stage_seconds(m_registry.histogram("presend_stage_duration_seconds",
+                                           "Time spent per message in each stage: parse, inspect, decide, "
+                                           "and eom (all end-of-message handling).",
+                                           metrics::latency_buckets(), {"stage"})),
+      m_oversize(m_registry.counter("presend_oversize_messages_total",
+                                    "Messages over limits.max_message_bytes, judged on their headers only.")),
+      m_milter_errors(m_registry.counter("presend_milter_errors_total",
+                                         "Internal errors answered with on_error, by milter step.",
+                                         {"step"})),
+      m_reloads(
+          m_registry.counter("presend_reloads_total", "Reloads of config and rules attempted (SIGHUP).")),
+      m_reload_failures(m_registry.counter("presend_reload_failures_total",
+                                           "Reloads that failed and kept the running config and rules.")),
+      m_rules_loaded(m_registry.gauge("presend_rules_loaded", "Rules in the rule set in force.")),
+      m_store_errors(m_registry.counter("presend_store_errors_total",
+                                        "Store operations that failed, by store backend.", {"store"},
+                                        k_max_store_labels)),
+      m_build_info(m_registry.gauge("presend_build_info", "Always 1; the version of the running presend.",
+                                    {"version"}, 1)) {
+    // Every stage shows its zero buckets from the first scrape, so rate() has a starting point.
+    for (auto stage : {Stage::parse, Stage::inspect, Stage::decide, Stage::eom})
+        m_stage_seconds.with({stage_name(stage)});
+    m_build_info.with({PRESEND_VERSION}).set(1);
+}
+
+void DaemonMetrics::message(std::string_view tenant, const Verdict& verdict) {
+    m_messages.with({to_string(verdict.mode), to_string(verdict.action), to_string(verdict.would_action)})
+        .inc();
+    m_tenant_messages.with({tenant.empty() ? k_no_tenant : tenant}).inc();
+    for (const auto& hit : verdict.hits)
+        m_rule_hits.with({hit.rule}).inc();
+}
+
+void DaemonMetrics::stage_latency(Stage stage, std::chrono::microseconds elapsed) {
+    m_stage_seconds.with({stage_name(stage)}).observe(std::chrono::duration<double>(elapsed).count());
+}
+
+void DaemonMetrics::oversize() {
+    m_oversize.with({}).inc();
+}
+
+void DaemonMetrics::milter_error(std::string_view step) {
+    m_milter_errors.with({step}).inc();
+}
+
+void DaemonMetrics::reload(bool ok) {
+    m_reloads.with({}).inc();
+    if (!ok) m_reload_failures.with({}).inc();
+}
+
+void DaemonMetrics::rules_loaded(std::size_t rules) {
+    m_rules_loaded.with({}).set(static_cast<double>(rules));
+}
+
+void DaemonMetrics::store_error(std::string_view store) {
+    m_store_errors.with({store}).inc();
+}
+
+DaemonMetrics& daemon_metrics() {
+    static DaemonMetrics instance;
+    return instance;
+}
+
+} // namespace presend
