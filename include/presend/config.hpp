@@ -11,6 +11,14 @@
 
 namespace presend {
 
+// The Prometheus endpoint (daemon/metrics_server.cpp). Off unless `metrics: {listen: ...}` names an address.
+struct MetricsConfig {
+    std::string listen; // as written, "127.0.0.1:9129" or "[::1]:9129"; "" turns the endpoint off
+    std::string host;   // the IP address part of listen, brackets removed
+    int port = 0;
+    bool allow_remote = false; // a non-loopback listen address must be asked for explicitly
+};
+
 struct Config {
     std::string socket = "inet:10029@127.0.0.1"; // libmilter connection spec
     Mode mode = Mode::dry_run;                    // new installs watch before they block
@@ -29,6 +37,7 @@ struct Config {
     std::string log_level = "info"; // trace, debug, info, warn, error
     std::string log_target = "stderr"; // stderr | syslog
     int milter_timeout_s = 300;        // libmilter I/O timeout with the MTA
+    MetricsConfig metrics;
 };
 
 // A config file error, already formatted as "file:line:column: message".
