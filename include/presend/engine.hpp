@@ -7,6 +7,7 @@
 #include "presend/ruleset.hpp"
 #include "presend/verdict.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <string_view>
 
@@ -26,7 +27,13 @@ std::vector<Hit> inspect(const RuleSet& rules, const ParsedMessage& message, con
 // Hits + policy + mode → Verdict. In dry-run the applied action is accept; would_action keeps the verdict.
 Verdict decide(const RuleSet& rules, std::vector<Hit> hits, Mode mode);
 
-// parse + inspect + decide.
-Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode);
+// Time spent in each stage of one evaluate(), for the daemon's latency metrics.
+struct StageTimes {
+    std::chrono::microseconds parse{0}, inspect{0}, decide{0};
+};
+
+// parse + inspect + decide; times, when given, receives how long each took.
+Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode,
+                 StageTimes* times = nullptr);
 
 } // namespace presend

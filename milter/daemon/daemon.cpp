@@ -4,13 +4,14 @@
 // the worker's control thread swaps in a new State on reload only when config and rules both load.
 #include "daemon/daemon.hpp"
 
+#include "daemon/logging.hpp"
+#include "daemon/metrics_server.hpp"
 #include "daemon/milter.hpp"
+#include "presend/daemon_metrics.hpp"
 #include "presend/decision_log.hpp"
 #include "presend/ruleset.hpp"
 
 #include <libmilter/mfapi.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
@@ -29,7 +30,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <thread>
 #include <unistd.h>
 
@@ -61,23 +61,6 @@ constexpr std::size_t k_max_reload_diagnostics = 10;
 struct RulesError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
-
-void setup_logging(const std::string& target, const std::string& level) {
-    std::shared_ptr<spdlog::logger> logger;
-    if (target == "syslog") {
-        // syslog stamps time and pid itself; LOG_PID is taken per message, so the worker shows its own
-        auto sink = std::make_shared<spdlog::sinks::syslog_sink_mt>("presend", LOG_PID, LOG_MAIL, false);
-        logger = std::make_shared<spdlog::logger>("presend", std::move(sink));
-        logger->set_pattern("%v");
-    } else {
-        logger =
-            std::make_shared<spdlog::logger>("presend", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z presend[%P] %l: %v");
-    }
-    logger->set_level(spdlog::level::from_str(level));
-    logger->flush_on(spdlog::level::trace);
-    spdlog::set_default_logger(std::move(logger));
-}
 
 std::string join_errors(const std::vector<Diagnostic>& diagnostics) {
     std::string out;
@@ -218,23 +201,28 @@ class ControlThread {
         try {
             next = load_state(m_options);
         } catch (const std::exception& e) {
+            daemon_metrics().reload(false);
             spdlog::error("reload failed: {}; keeping rules {}", e.what(), old->rules->version);
             return;
         }
         const Config& was = old->config;
         const Config& now = next->config;
         if (now.decision_log != m_decisions.path() && !m_decisions.reopen(now.decision_log)) {
+            daemon_metrics().reload(false);
             spdlog::error("reload failed: decision log {}: {}; keeping rules {}", now.decision_log,
                           std::strerror(errno), old->rules->version);
             return;
         }
         if (now.socket != was.socket || now.log_target != was.log_target ||
-            now.milter_timeout_s != was.milter_timeout_s)
-            spdlog::warn("socket, log target and milter timeout changes take effect at the next start of "
-                         "presend serve; still {} logging to {}",
-                         was.socket, was.log_target);
+            now.milter_timeout_s != was.milter_timeout_s || now.metrics.listen != was.metrics.listen)
+            spdlog::warn(
+                "socket, log target, milter timeout and metrics listen changes take effect at the next "
+                "start of presend serve; still {} logging to {}",
+                was.socket, was.log_target);
         if (now.log_level != was.log_level) spdlog::set_level(spdlog::level::from_str(now.log_level));
         m_store.replace(next);
+        daemon_metrics().reload(true);
+        daemon_metrics().rules_loaded(next->rules->rules.size());
         spdlog::info("reload ok: rules {} ({} rules) from {}, mode {}, pattern databases {} cached / {} compiled",
                      next->rules->version, next->rules->rules.size(), next->rules->dir.string(),
                      to_string(now.mode), next->rules->databases_from_cache, next->rules->databases_compiled);
@@ -260,6 +248,20 @@ void drain() {
         std::this_thread::sleep_for(50ms);
     if (const auto left = milter_messages_in_flight(); left > 0)
         spdlog::warn("stopping with {} message(s) still being judged", left);
+}
+
+// The /metrics endpoint, when configured. A first worker that cannot bind stops presend, so the operator
+// sees it at once; a restarted worker serves mail without metrics rather than not at all.
+void start_metrics(const MetricsConfig& config, bool first) {
+    if (config.listen.empty()) return;
+    try {
+        [[maybe_unused]] auto* server =
+            new MetricsServer(config); // never destroyed, like the worker's other globals: see worker_exit()
+        spdlog::info("metrics on http://{}/metrics", config.listen);
+    } catch (const std::exception& e) {
+        spdlog::error("{}{}", first ? "cannot start: " : "", e.what());
+        if (first) worker_exit(k_exit_config);
+    }
 }
 
 // The worker process. first: the supervisor's freshly loaded state is current; otherwise (a restart)
@@ -310,6 +312,8 @@ void drain() {
         spdlog::error("cannot start: cannot listen on {} (in use, or no permission?)", config.socket);
         worker_exit(k_exit_config);
     }
+    start_metrics(config.metrics, first);
+    daemon_metrics().rules_loaded(state->rules->rules.size());
     spdlog::info("presend {} listening on {}, mode {}, rules {} version {} ({} rules, pattern databases {} "
                  "cached / {} compiled)",
                  PRESEND_VERSION, config.socket, to_string(config.mode), state->rules->dir.string(),

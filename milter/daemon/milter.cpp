@@ -5,6 +5,7 @@
 #include "daemon/milter.hpp"
 
 #include "daemon/message_builder.hpp"
+#include "presend/daemon_metrics.hpp"
 #include "presend/decision_log.hpp"
 #include "presend/engine.hpp"
 
@@ -202,6 +203,22 @@ const char* step_name(Step step) {
     return "?";
 }
 
+// The step label of presend_milter_errors_total: short, fixed, no spaces.
+const char* step_label(Step step) {
+    switch (step) {
+    case Step::envfrom:
+        return "envfrom";
+    case Step::envrcpt:
+        return "envrcpt";
+    case Step::eoh:
+        return "eoh";
+    case Step::eom:
+        return "eom";
+    default:
+        return step_name(step);
+    }
+}
+
 void write_error_decision(Session* s, const Config& config, std::string_view reason);
 
 // What a callback answers when its step threw. Never throws itself.
@@ -231,6 +248,7 @@ sfsistat fail(SMFICTX* ctx, Step step, std::string_view reason) noexcept {
         default:
             break;
         }
+        daemon_metrics().milter_error(step_label(step));
         return error_status(ctx, config.on_error, step != Step::connect);
     } catch (...) {
         return SMFIS_TEMPFAIL;
@@ -484,21 +502,29 @@ sfsistat on_eom(SMFICTX* ctx) {
         const Config& config = state.config;
 
         Verdict verdict;
+        StageTimes times;
         if (s.builder.oversize()) {
+            daemon_metrics().oversize();
             spdlog::info("{}: message of {} bytes is over max_message_bytes {}: judging its headers only, "
                          "at least {}",
                          queue_id_of(&s), s.builder.seen_bytes(), config.max_message_bytes,
                          to_string(config.on_oversize));
-            verdict = evaluate(*state.rules, s.envelope, s.builder.headers_only(), config.mode);
+            verdict = evaluate(*state.rules, s.envelope, s.builder.headers_only(), config.mode, &times);
             apply_oversize(verdict, config, s.builder);
         } else {
-            verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode);
+            verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode, &times);
         }
         const sfsistat status = apply(ctx, s, config, verdict);
 
         const auto done = Clock::now();
         g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
                                          state.rules->version, micros(done - s.started)));
+        auto& metrics = daemon_metrics();
+        metrics.message("", verdict); // tenant: none until messages carry one
+        metrics.stage_latency(Stage::parse, times.parse);
+        metrics.stage_latency(Stage::inspect, times.inspect);
+        metrics.stage_latency(Stage::decide, times.decide);
+        metrics.stage_latency(Stage::eom, micros(Clock::now() - eom_start));
         spdlog::debug("{}: {} score={} hits={} in {} us", queue_id_of(&s), to_string(verdict.would_action),
                       format_score(verdict.score), verdict.hits.size(), micros(done - eom_start).count());
         s.end_message();

@@ -70,10 +70,21 @@ Verdict decide(const RuleSet& rules, std::vector<Hit> hits, Mode mode) {
     return verdict;
 }
 
-Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode) {
+Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode,
+                 StageTimes* times) {
+    using Clock = std::chrono::steady_clock;
+    const auto micros = [](Clock::duration d) {
+        return std::chrono::duration_cast<std::chrono::microseconds>(d);
+    };
+    const auto start = Clock::now();
     const ParsedMessage message = parse_message(raw);
-    Verdict verdict = decide(rules, inspect(rules, message, envelope), mode);
+    const auto parsed = Clock::now();
+    auto hits = inspect(rules, message, envelope);
+    const auto inspected = Clock::now();
+    Verdict verdict = decide(rules, std::move(hits), mode);
     verdict.notes.assign(message.facts.begin(), message.facts.end());
+    if (times)
+        *times = {micros(parsed - start), micros(inspected - parsed), micros(Clock::now() - inspected)};
     return verdict;
 }
 
