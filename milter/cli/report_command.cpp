@@ -5,10 +5,10 @@
 // 2 on a bad option or an input that cannot be opened.
 #include "cli/commands.hpp"
 
+#include "cli/progress_line.hpp"
 #include "engine/report.hpp"
 
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -18,11 +18,6 @@
 namespace presend::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-constexpr auto k_progress_delay = std::chrono::seconds(1); // a quick report shows no progress at all
-constexpr auto k_progress_interval = std::chrono::milliseconds(250); // redraws per second, enough to read
 
 struct ReportOptions {
     std::string since, until;
@@ -36,52 +31,6 @@ report::TimeMs now_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
-
-// Progress on stderr when it is a terminal and the work takes longer than k_progress_delay: bytes read of
-// the total (unknown for stdin) and lines per second, on one line redrawn with \r and cleared at the end.
-class ProgressLine {
-public:
-    explicit ProgressLine(std::uint64_t total_bytes)
-        : m_enabled(::isatty(2) == 1), m_total(total_bytes), m_start(Clock::now()) {}
-
-    // bytes and lines of the current input; done_* are those of the inputs already read.
-    void update(const report::Progress& p) {
-        if (!m_enabled) return;
-        if (p.done) {
-            m_done_bytes += p.bytes;
-            m_done_lines += p.lines;
-        }
-        const auto now = Clock::now();
-        if (now - m_start < k_progress_delay || now - m_last < k_progress_interval) return;
-        m_last = now;
-        const std::uint64_t bytes = m_done_bytes + (p.done ? 0 : p.bytes);
-        const std::uint64_t lines = m_done_lines + (p.done ? 0 : p.lines);
-        const double seconds = std::chrono::duration<double>(now - m_start).count();
-        char buf[160];
-        if (m_total > 0)
-            std::snprintf(buf, sizeof buf, "\rreading %.1f / %.1f MB (%.0f%%), %llu lines, %.0f lines/s ",
-                          static_cast<double>(bytes) / 1e6, static_cast<double>(m_total) / 1e6,
-                          100.0 * static_cast<double>(bytes) / static_cast<double>(m_total),
-                          static_cast<unsigned long long>(lines), static_cast<double>(lines) / seconds);
-        else
-            std::snprintf(buf, sizeof buf, "\rreading %.1f MB, %llu lines, %.0f lines/s ",
-                          static_cast<double>(bytes) / 1e6, static_cast<unsigned long long>(lines),
-                          static_cast<double>(lines) / seconds);
-        std::fputs(buf, stderr);
-        m_shown = true;
-    }
-
-    ~ProgressLine() {
-        if (m_shown) std::fputs("\r\033[K", stderr);
-    }
-
-private:
-    bool m_enabled;
-    std::uint64_t m_total;
-    Clock::time_point m_start, m_last{};
-    std::uint64_t m_done_bytes = 0, m_done_lines = 0;
-    bool m_shown = false;
-};
 
 bool parse_bound(const char* option, const std::string& text, std::optional<report::TimeMs>& out) {
     if (text.empty()) return true;
@@ -128,8 +77,17 @@ int run_report(const ReportOptions& opts) {
 
     report::Aggregator aggregator(options);
     {
-        ProgressLine progress(total_bytes);
-        const report::ProgressFn on_progress = [&](const report::Progress& p) { progress.update(p); };
+        // bytes and lines of the current input on top of those of the inputs already read
+        ProgressLine progress("reading", "lines");
+        ProgressCounts done;
+        done.total_bytes = total_bytes;
+        const report::ProgressFn on_progress = [&](const report::Progress& p) {
+            ProgressCounts now = done;
+            now.bytes += p.bytes;
+            now.items += p.lines;
+            if (p.done) done = now;
+            progress.update(now);
+        };
         for (const auto& file : opts.files) {
             try {
                 report::read_log(file, aggregator, on_progress);

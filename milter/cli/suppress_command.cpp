@@ -3,6 +3,7 @@
 // sqlite:/var/lib/presend/suppression.db. Exit codes: 0 done (check: not suppressed); 1 check: suppressed,
 // remove: not found, import: bad lines; 2 usage, config or store error.
 #include "cli/commands.hpp"
+#include "cli/progress_line.hpp"
 
 #include "engine/suppression_config.hpp"
 #include "engine/suppression_import.hpp"
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -95,10 +97,6 @@ nlohmann::json to_json(const SuppressionEntry& entry) {
             {"created", entry.created},
             {"scope", entry.scope},
             {"expires", entry.expires ? nlohmann::json(*entry.expires) : nlohmann::json(nullptr)}};
-}
-
-bool stderr_is_tty() {
-    return ::isatty(STDERR_FILENO) == 1;
 }
 
 // ---- add, remove -----------------------------------------------------------------------------------------
@@ -306,7 +304,6 @@ void add_import(CLI::App& parent, int* exit_code) {
                                         "': use 1-128 of A-Z a-z 0-9 . _ - @ + = /");
         std::unique_ptr<SuppressionStore> store;
         if (!opts->dry_run) store = open_store(opts->store);
-        const bool tty = stderr_is_tty();
         bool any_bad = false;
 
         for (const auto& file : opts->files) {
@@ -317,15 +314,22 @@ void add_import(CLI::App& parent, int* exit_code) {
                 if (!stream) throw std::runtime_error(file + ": cannot read file");
                 in = &stream;
             }
-            LineProgress reading;
-            if (tty)
-                reading = [&](std::size_t lines) {
-                    std::fprintf(stderr, "\r%s: read %zu lines", file.c_str(), lines);
-                    std::fflush(stderr);
+            ImportResult parsed;
+            {
+                ProgressLine progress(file + ": reading", "lines");
+                ProgressCounts counts;
+                std::error_code ec;
+                if (const auto size = std::filesystem::file_size(file, ec); file != "-" && !ec)
+                    counts.total_bytes = size;
+                const LineProgress reading = [&](std::size_t lines) {
+                    counts.items = lines;
+                    if (const auto at = stream.is_open() ? stream.tellg() : std::streampos(-1); at >= 0)
+                        counts.bytes = static_cast<std::uint64_t>(at);
+                    progress.update(counts);
                 };
-            const auto parsed = opts->format == "csv" ? parse_suppression_csv(*in, defaults, reading)
-                                                      : parse_postfix_log(*in, defaults, reading);
-            if (tty) std::fprintf(stderr, "\n");
+                parsed = opts->format == "csv" ? parse_suppression_csv(*in, defaults, reading)
+                                               : parse_postfix_log(*in, defaults, reading);
+            }
             if (in->bad()) throw std::runtime_error(file + ": read error");
 
             for (std::size_t i = 0; i < parsed.bad.size() && i < k_max_reported_bad_lines; ++i)
@@ -339,14 +343,10 @@ void add_import(CLI::App& parent, int* exit_code) {
             BatchResult written;
             if (store && !parsed.entries.empty()) {
                 const auto total = parsed.entries.size();
-                BatchProgress writing;
-                if (tty)
-                    writing = [&](std::size_t done) {
-                        std::fprintf(stderr, "\r%s: wrote %zu/%zu entries", file.c_str(), done, total);
-                        std::fflush(stderr);
-                    };
-                written = store->add_batch(parsed.entries, writing);
-                if (tty) std::fprintf(stderr, "\n");
+                ProgressLine progress(file + ": writing", "entries");
+                written = store->add_batch(parsed.entries, [&](std::size_t done) {
+                    progress.update({done, total, 0, 0});
+                });
             }
             std::printf("%s: %zu lines, %zu entries%s: added %zu, updated %zu, skipped %zu (already present)",
                         file.c_str(), parsed.lines, parsed.entries.size(),
@@ -540,12 +540,14 @@ void add_bench(CLI::App& parent, int* exit_code) {
         for (std::size_t i = 0; i < opts->entries; ++i)
             entries.push_back(bench_entry(i, now + 3600));
         std::printf("%s\n", store->describe().c_str());
-        const bool tty = stderr_is_tty();
         const auto f0 = Clock::now();
-        const auto written = store->add_batch(std::move(entries), [&](std::size_t done) {
-            if (tty) std::fprintf(stderr, "\r  filling: %zu/%zu", done, opts->entries);
-        });
-        if (tty) std::fprintf(stderr, "\n");
+        BatchResult written;
+        {
+            ProgressLine progress("  filling", "entries");
+            written = store->add_batch(std::move(entries), [&](std::size_t done) {
+                progress.update({done, opts->entries, 0, 0});
+            });
+        }
         const double fill_s = std::chrono::duration<double>(Clock::now() - f0).count();
         std::printf("  fill     %zu entries in %.2f s (%.0f/s; added %zu, updated %zu, unchanged %zu)\n",
                     opts->entries, fill_s, static_cast<double>(opts->entries) / fill_s, written.added,
