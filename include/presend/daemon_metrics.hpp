@@ -35,7 +35,7 @@ class DaemonMetrics {
     void message(std::string_view tenant, const Verdict& verdict);
     void stage_latency(Stage stage, std::chrono::microseconds elapsed);
     void oversize();
-    // An internal error answered with on_error; step is the milter step, e.g. "eom".
+    // An internal error answered with on_error; step is the milter step, e.g. "end of message".
     void milter_error(std::string_view step);
     void reload(bool ok);
     void rules_loaded(std::size_t rules);

@@ -123,6 +123,7 @@ class Registry {
     std::string render() const;
 
   private:
+    template <class Metric> LabelledFamily<Metric>& add(std::unique_ptr<LabelledFamily<Metric>> family);
     std::vector<std::unique_ptr<Family>> m_families;
 };
 

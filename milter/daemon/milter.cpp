@@ -203,22 +203,6 @@ const char* step_name(Step step) {
     return "?";
 }
 
-// The step label of presend_milter_errors_total: short, fixed, no spaces.
-const char* step_label(Step step) {
-    switch (step) {
-    case Step::envfrom:
-        return "envfrom";
-    case Step::envrcpt:
-        return "envrcpt";
-    case Step::eoh:
-        return "eoh";
-    case Step::eom:
-        return "eom";
-    default:
-        return step_name(step);
-    }
-}
-
 void write_error_decision(Session* s, const Config& config, std::string_view reason);
 
 // What a callback answers when its step threw. Never throws itself.
@@ -248,7 +232,7 @@ sfsistat fail(SMFICTX* ctx, Step step, std::string_view reason) noexcept {
         default:
             break;
         }
-        daemon_metrics().milter_error(step_label(step));
+        daemon_metrics().milter_error(step_name(step));
         return error_status(ctx, config.on_error, step != Step::connect);
     } catch (...) {
         return SMFIS_TEMPFAIL;

@@ -12,6 +12,23 @@ namespace presend::metrics {
 
 namespace {
 
+// Backslash and newline always; the double quote only where it would end a label value.
+std::string escape(std::string_view text, bool quote) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '"' && quote)
+            out += "\\\"";
+        else
+            out += c;
+    }
+    return out;
+}
+
 std::string_view type_name(const Counter*) {
     return "counter";
 }
@@ -105,32 +122,11 @@ const std::vector<double>& latency_buckets() {
 }
 
 std::string escape_label_value(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    for (char c : value.substr(0, k_max_label_value)) {
-        if (c == '\\')
-            out += "\\\\";
-        else if (c == '"')
-            out += "\\\"";
-        else if (c == '\n')
-            out += "\\n";
-        else
-            out += c;
-    }
-    return out;
+    return escape(value.substr(0, k_max_label_value), true);
 }
 
 std::string escape_help(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '\\')
-            out += "\\\\";
-        else if (c == '\n')
-            out += "\\n";
-        else
-            out += c;
-    }
-    return out;
+    return escape(text, false);
 }
 
 std::string format_value(double value) {
@@ -179,33 +175,31 @@ template class LabelledFamily<Counter>;
 template class LabelledFamily<Gauge>;
 template class LabelledFamily<Histogram>;
 
-CounterFamily& Registry::counter(std::string name, std::string help, std::vector<std::string> label_names,
-                                 std::size_t max_children) {
-    auto family = std::make_unique<CounterFamily>(std::move(name), std::move(help), std::move(label_names),
-                                                  max_children, [] { return std::make_unique<Counter>(); });
+template <class Metric>
+LabelledFamily<Metric>& Registry::add(std::unique_ptr<LabelledFamily<Metric>> family) {
     auto& ref = *family;
     m_families.push_back(std::move(family));
     return ref;
 }
 
+CounterFamily& Registry::counter(std::string name, std::string help, std::vector<std::string> label_names,
+                                 std::size_t max_children) {
+    return add(std::make_unique<CounterFamily>(std::move(name), std::move(help), std::move(label_names),
+                                               max_children, [] { return std::make_unique<Counter>(); }));
+}
+
 GaugeFamily& Registry::gauge(std::string name, std::string help, std::vector<std::string> label_names,
                              std::size_t max_children) {
-    auto family = std::make_unique<GaugeFamily>(std::move(name), std::move(help), std::move(label_names),
-                                                max_children, [] { return std::make_unique<Gauge>(); });
-    auto& ref = *family;
-    m_families.push_back(std::move(family));
-    return ref;
+    return add(std::make_unique<GaugeFamily>(std::move(name), std::move(help), std::move(label_names),
+                                             max_children, [] { return std::make_unique<Gauge>(); }));
 }
 
 HistogramFamily& Registry::histogram(std::string name, std::string help, std::vector<double> bounds,
                                      std::vector<std::string> label_names, std::size_t max_children) {
     Histogram probe(bounds); // bad bounds fail here, when the family is added, not at the first message
-    auto family = std::make_unique<HistogramFamily>(
+    return add(std::make_unique<HistogramFamily>(
         std::move(name), std::move(help), std::move(label_names), max_children,
-        [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); });
-    auto& ref = *family;
-    m_families.push_back(std::move(family));
-    return ref;
+        [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); }));
 }
 
 std::string Registry::render() const {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # metrics: `metrics: {listen: ...}` serves Prometheus text on /metrics (404 elsewhere) from the worker. Mail
 # through a real Postfix in enforce mode moves the message, rule-hit, tenant and latency counters by exactly
-# what was sent; SIGHUP counts a reload, a broken rules file a reload failure; a worker killed and restarted
+# what was sent; SIGHUP counts a reload, a broken rules file a reload failure, a message past
+# max_message_bytes an oversize message; a worker killed and restarted
 # binds the port again and starts from zero.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +107,23 @@ scrape "$IT_WORKDIR/after.txt"
 expect_delta presend_reloads_total 2
 expect_delta presend_reload_failures_total 1
 rm "$rules/99-broken.yaml"
+
+# A message over limits.max_message_bytes (lowered by a reload) counts as oversize, and still as a message.
+cp "$IT_WORKDIR/after.txt" "$IT_WORKDIR/before.txt"
+printf 'limits: {max_message_bytes: 64K}\n' >>"$config"
+presend_reload
+wait_log "$PRESEND_LOG" 'reload ok' 2 10 || fail "no second 'reload ok' after lowering max_message_bytes"
+big=$IT_WORKDIR/sent/big.eml
+{
+    cat "$FIXTURES/compliant_bulk.eml"
+    for _ in $(seq 2000); do echo "Padding line to push this message past the 64K limit of this test."; done
+} >"$big"
+send_mail "$big" # judged on its headers only: the verdict depends on the rules, the counting does not
+wait_decisions $((sent + 1)) || fail "no decision-log line for the oversize message"
+scrape "$IT_WORKDIR/after.txt"
+expect_delta presend_oversize_messages_total 1
+expect_delta presend_messages_total 1
+expect_delta presend_stage_duration_seconds_count stage=eom 1
 
 # A worker that dies is restarted by the supervisor; the new one binds the metrics port again (SO_REUSEADDR)
 # and counts from zero, which Prometheus reads as a counter reset.
