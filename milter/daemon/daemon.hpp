@@ -25,6 +25,7 @@ struct DaemonOptions {
     std::optional<Mode> mode;
     std::optional<std::string> decision_log;
     std::optional<std::string> log_level;
+    std::optional<std::string> user;
 };
 
 // The config file (or Config{}) with the flags applied and an empty rules_dir resolved to
