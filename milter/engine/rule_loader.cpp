@@ -33,7 +33,12 @@ const Rule* RuleSet::find(std::string_view id) const {
 }
 
 std::filesystem::path default_rules_dir() {
+    // A binary run from its build tree (the tests, contrib/demo) judges by the source tree's rules, never
+    // by rules an installed package left, and perhaps an officer edited, in /etc.
     std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const auto in_build = exe.lexically_relative(PRESEND_BUILD_DIR);
+    if (!ec && !in_build.empty() && *in_build.begin() != "..") return PRESEND_SOURCE_RULES_DIR;
     if (std::filesystem::is_directory(PRESEND_INSTALLED_RULES_DIR, ec)) return PRESEND_INSTALLED_RULES_DIR;
     return PRESEND_SOURCE_RULES_DIR;
 }
