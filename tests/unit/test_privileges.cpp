@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 using namespace presend;
+using presend::test::all_diagnostics;
 using presend::test::TempDir;
 
 namespace {
@@ -22,13 +23,6 @@ const char* k_rule = R"(rules:
     header_absent: List-Unsubscribe
     action: reject
 )";
-
-std::string diagnostics(const LoadResult& result) {
-    std::string out;
-    for (const auto& d : result.diagnostics)
-        out += d.str() + "\n";
-    return out;
-}
 
 } // namespace
 
@@ -51,22 +45,18 @@ TEST_CASE("socket_mode, socket_group, user and group are read from the config") 
 
 TEST_CASE("bad socket modes and names are refused with file:line:column") {
     TempDir dir;
-    auto error_of = [&](const std::string& yaml) {
-        try {
-            load_config(dir.write("presend.yaml", yaml));
-        } catch (const ConfigError& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
+    const std::pair<const char*, const char*> cases[] = {
+        {"mode: dry-run\nsocket_mode: 0999\n", "presend.yaml:2:14: socket_mode: expected an octal mode"},
+        {"socket_mode: 0066\n", "presend must keep read and write"},
+        {"socket_mode: 01777\n", "socket_mode: expected an octal mode"},
+        {"user: \"pre send\"\n", "presend.yaml:1:7: user: expected a user"},
+        {"socket_group: \"\"\n", "socket_group: expected a user or group name"},
+        {"usr: presend\n", "unknown key 'usr' (did you mean 'user'?)"},
     };
-    CHECK_THAT(error_of("mode: dry-run\nsocket_mode: 0999\n"),
-               Catch::Contains("presend.yaml:2:14: socket_mode: expected an octal mode"));
-    CHECK_THAT(error_of("socket_mode: 0066\n"), Catch::Contains("presend must keep read and write"));
-    CHECK_THAT(error_of("socket_mode: 01777\n"), Catch::Contains("socket_mode: expected an octal mode"));
-    CHECK_THAT(error_of("user: \"pre send\"\n"), Catch::Contains("presend.yaml:1:7: user: expected a user"));
-    CHECK_THAT(error_of("socket_group: \"\"\n"),
-               Catch::Contains("socket_group: expected a user or group name"));
-    CHECK_THAT(error_of("usr: presend\n"), Catch::Contains("unknown key 'usr' (did you mean 'user'?)"));
+    for (const auto& [yaml, message] : cases) {
+        INFO(yaml);
+        CHECK_THROWS_WITH(load_config(dir.write("presend.yaml", yaml)), Catch::Contains(message));
+    }
 }
 
 TEST_CASE("the worker's identity: nothing to change, an unknown user, or a switch only root may make") {
@@ -116,14 +106,14 @@ TEST_CASE("a rules directory or rule file others can write is refused; a group m
     chmod(rules.c_str(), 0777);
     auto result = load_rules(rules);
     CHECK_FALSE(result.ok());
-    CHECK_THAT(diagnostics(result),
+    CHECK_THAT(all_diagnostics(result),
                Catch::Contains(rules.string() + ": refused: writable by other users (mode 0777); chmod o-w"));
 
     chmod(rules.c_str(), 0755);
     chmod(file.c_str(), 0666);
     result = load_rules(rules);
     CHECK_FALSE(result.ok());
-    CHECK_THAT(diagnostics(result),
+    CHECK_THAT(all_diagnostics(result),
                Catch::Contains(file.string() + ": refused: writable by other users (mode 0666)"));
 }
 
@@ -142,7 +132,7 @@ TEST_CASE("a phrases file others can write is refused at the rule that names it"
     chmod(phrases.c_str(), 0646);
     const auto result = load_rules(rules);
     CHECK_FALSE(result.ok());
-    CHECK_THAT(diagnostics(result),
+    CHECK_THAT(all_diagnostics(result),
                Catch::Contains("content.yaml:4:19: rule 'spam-words': phrases_file phrases.txt: refused: "
                                "writable by other users (mode 0646)"));
 }
@@ -157,7 +147,7 @@ TEST_CASE("a rule file owned by another ordinary user is refused") {
     REQUIRE(chown(file.c_str(), getpwnam("nobody")->pw_uid, static_cast<gid_t>(-1)) == 0);
     const auto result = load_rules(rules);
     CHECK_FALSE(result.ok());
-    CHECK_THAT(diagnostics(result),
+    CHECK_THAT(all_diagnostics(result),
                Catch::Contains("refused: owned by uid " + std::to_string(getpwnam("nobody")->pw_uid) +
                                "; it must belong to root or to uid 0, which presend runs as"));
 }
