@@ -21,12 +21,16 @@ std::string errno_text() {
     return std::strerror(errno);
 }
 
+// getpwnam() and getgrnam() leave errno 0 for a name that is not there, or set one of these (by NSS module).
+std::string lookup_failure(const char* what) {
+    const bool absent = errno == 0 || errno == ENOENT || errno == ESRCH || errno == EBADF || errno == EPERM;
+    return absent ? std::string("no such ") + what : errno_text();
+}
+
 gid_t group_id(const std::string& key, const std::string& name) {
     errno = 0;
     const group* gr = ::getgrnam(name.c_str());
-    if (!gr)
-        throw std::runtime_error(key + " " + name + ": " +
-                                 (errno ? errno_text() : std::string("no such group")));
+    if (!gr) throw std::runtime_error(key + " " + name + ": " + lookup_failure("group"));
     return gr->gr_gid;
 }
 
@@ -46,9 +50,7 @@ std::optional<RunAs> resolve_run_as(const Config& config) {
     }
     errno = 0;
     const passwd* pw = ::getpwnam(config.user.c_str());
-    if (!pw)
-        throw std::runtime_error("user " + config.user + ": " +
-                                 (errno ? errno_text() : std::string("no such user")));
+    if (!pw) throw std::runtime_error("user " + config.user + ": " + lookup_failure("user"));
     RunAs who{config.user, pw->pw_uid, pw->pw_gid};
     if (!config.group.empty()) who.gid = group_id("group", config.group);
     if (::geteuid() == who.uid && ::getegid() == who.gid) return std::nullopt; // e.g. systemd's User=
