@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deb_package: the Debian package on this machine, end to end. cpack builds the .deb from this build tree;
-# dpkg -i installs it (user presend, its directories, conffiles, unit, logrotate file); the installed
+# dpkg -i installs it (user presend, its directories, conffiles, unit, logrotate file; enabled, not started
+# without systemd) and a reinstall keeps an edited conffile; the installed
 # daemon starts the way its systemd unit would start it (ExecStart as User=, with UMask= and no new
 # privileges; only the socket is moved to a free port), judges mail through a private Postfix into
 # /var/log/presend, reloads, and survives a logrotate run; dpkg -r keeps the conffiles and dpkg --purge
@@ -70,6 +71,16 @@ expect_stat /var/log/presend "2750 presend adm"
 expect_stat /var/lib/presend "750 presend presend"
 expect_stat /etc/presend/rules "755 root root"
 pass "installed: binary, config, rules, unit, logrotate, docs; user presend and its directories"
+if pgrep -u presend -x presend >/dev/null; then fail "postinst started presend although systemd is not running"; fi
+[ -L /etc/systemd/system/multi-user.target.wants/presend.service ] || fail "postinst did not enable presend.service"
+pass "enabled for the next boot under systemd, not started without it"
+
+# A reinstall runs postinst as an upgrade: idempotent, and an edited conffile stays as edited.
+echo "# edited by the officer" >>/etc/presend/presend.yaml
+dpkg -i "$deb" >>"$W/dpkg.log" 2>&1 || fail "reinstalling failed: $(tail -n 20 "$W/dpkg.log")"
+tail -n 1 /etc/presend/presend.yaml | grep -qx "# edited by the officer" || fail "reinstall replaced the edited config"
+expect_stat /var/log/presend "2750 presend adm"
+pass "reinstall (postinst as upgrade): edited conffile kept, directories unchanged"
 if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify /lib/systemd/system/presend.service >"$W/verify.log" 2>&1 || true
     if grep -i "presend" "$W/verify.log"; then fail "systemd-analyze verify: $(cat "$W/verify.log")"; fi
