@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # privileges: started as root with --user nobody, presend binds its port and opens a decision log in a
 # root-only directory, then its worker runs as nobody throughout (real, effective, saved, filesystem
-# uid) and still judges mail through Postfix. A unix socket gets socket_mode and socket_group and
+# uid) and still judges mail through Postfix, as does the worker the root supervisor starts after killing
+# the first. A unix socket gets socket_mode and socket_group and
 # answers miltertest. An unknown user and a world-writable rules dir refuse to start (exit 2), and lint
 # names the rules dir it refuses.
 set -euo pipefail
@@ -35,6 +36,18 @@ send_mail "$FIXTURES/missing_list_unsubscribe.eml"
 expect_reply 550 "5\\.7\\.1"
 expect_decision action reject
 pass "the worker running as nobody judged mail and wrote to the root-only log directory"
+
+# A worker that dies is replaced by the root supervisor: the new one binds again and drops again.
+kill -KILL "$worker"
+wait_log "$PRESEND_LOG" "running as user nobody" 2 15 || fail "no replacement worker dropped to nobody"
+worker2=$(ps -o pid= --ppid "$PRESEND_PID" | tr -d ' ' | head -n 1)
+[ -n "$worker2" ] && [ "$worker2" != "$worker" ] || fail "no new worker under the supervisor"
+[ "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$worker2/status")" = "$uids" ] ||
+    fail "the replacement worker does not run as nobody"
+wait_until "$k_start_timeout" port_listening "$PF_MILTER_PORT" || fail "the replacement worker does not listen"
+send_mail "$FIXTURES/missing_list_unsubscribe.eml"
+expect_reply 550 "5\\.7\\.1"
+pass "replacement worker $worker2 runs as nobody and judges mail"
 presend_stop
 if grep -q "running as root" "$PRESEND_LOG"; then fail "warned about root although it switched users"; fi
 
