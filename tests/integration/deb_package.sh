@@ -14,6 +14,10 @@ set -euo pipefail
 for tool in dpkg dpkg-deb dpkg-query cpack setpriv logrotate; do
     command -v "$tool" >/dev/null || skip "$tool not installed (run contrib/bootstrap)"
 done
+# One package test per machine at a time (another checkout may run its suite too): dpkg would refuse the
+# second anyway, and each expects the machine free of presend.
+exec 9>/run/lock/presend-deb-package.lock
+flock -w 100 9 || skip "another presend package test held the lock for 100s"
 BUILD_DIR=$(dirname "$PRESEND_BIN")
 [ -f "$BUILD_DIR/CPackConfig.cmake" ] || skip "no CPackConfig.cmake beside $PRESEND_BIN"
 status=$(dpkg-query -W -f='${Status}' presend 2>/dev/null || true)
