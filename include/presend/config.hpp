@@ -21,6 +21,13 @@ struct MetricsConfig {
 
 struct Config {
     std::string socket = "inet:10029@127.0.0.1"; // libmilter connection spec
+    // A unix: socket's permissions, so Postfix (another user) can connect. 0 and "": as created.
+    unsigned socket_mode = 0;
+    std::string socket_group;
+    // Started as root, the worker becomes this user (and group; default: the user's primary group) once
+    // the socket is bound and the decision log is open. "": it keeps the identity it was started with.
+    std::string user;
+    std::string group;
     Mode mode = Mode::dry_run;                    // new installs watch before they block
     std::filesystem::path rules_dir;              // empty: the shipped rules (default_rules_dir())
     // Compiled pattern databases, so a restart with unchanged rules skips compiling. "" disables;

@@ -122,7 +122,8 @@ struct LoadOptions {
 
 LoadResult load_rules(const std::filesystem::path& dir, const LoadOptions& options = {});
 
-// The shipped rules: the installed copy, else the source tree's rules/.
+// The shipped rules: the source tree's rules/ for a binary in its build tree, else the installed copy
+// (/etc/presend/rules), else the source tree's.
 std::filesystem::path default_rules_dir();
 
 } // namespace presend

@@ -20,6 +20,7 @@ struct ServeFlags {
     std::string mode;
     std::string decision_log;
     std::string log_level;
+    std::string user;
 };
 
 // libmilter's connection spec: the forms Postfix's smtpd_milters can name too.
@@ -66,6 +67,10 @@ void add_serve_command(CLI::App& app, int* exit_code) {
     auto* log_level = serve->add_option("--log-level", flags->log_level, "Daemon log level (default info)")
                           ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
+    auto* user =
+        serve->add_option("-u,--user", flags->user,
+                          "Started as root, become this user once the socket is bound (config: user)");
+
     serve->callback([=] {
         daemon::DaemonOptions options;
         if (config->count()) options.config_file = flags->config;
@@ -74,6 +79,7 @@ void add_serve_command(CLI::App& app, int* exit_code) {
         if (mode->count()) options.mode = parse_mode(flags->mode);
         if (decision_log->count()) options.decision_log = flags->decision_log;
         if (log_level->count()) options.log_level = flags->log_level;
+        if (user->count()) options.user = flags->user;
         try {
             *exit_code = daemon::run_daemon(options);
         } catch (const std::exception& e) {

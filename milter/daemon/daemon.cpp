@@ -8,6 +8,7 @@
 #include "daemon/metrics_server.hpp"
 #include "daemon/milter.hpp"
 #include "presend/daemon_metrics.hpp"
+#include "daemon/privileges.hpp"
 #include "presend/decision_log.hpp"
 #include "presend/ruleset.hpp"
 
@@ -214,10 +215,12 @@ class ControlThread {
             return;
         }
         if (now.socket != was.socket || now.log_target != was.log_target ||
-            now.milter_timeout_s != was.milter_timeout_s || now.metrics.listen != was.metrics.listen)
+            now.milter_timeout_s != was.milter_timeout_s || now.metrics.listen != was.metrics.listen ||
+            now.user != was.user || now.group != was.group || now.socket_mode != was.socket_mode ||
+            now.socket_group != was.socket_group)
             spdlog::warn(
-                "socket, log target, milter timeout and metrics listen changes take effect at the next "
-                "start of presend serve; still {} logging to {}",
+                "socket, user, log target, milter timeout and metrics listen changes take effect at the "
+                "next start of presend serve; still {} logging to {}",
                 was.socket, was.log_target);
         if (now.log_level != was.log_level) spdlog::set_level(spdlog::level::from_str(now.log_level));
         m_store.replace(next);
@@ -314,6 +317,19 @@ void start_metrics(const MetricsConfig& config, bool first) {
     }
     start_metrics(config.metrics, first);
     daemon_metrics().rules_loaded(state->rules->rules.size());
+    // Bound and open: from here on nothing needs root, and mail is read only after this.
+    try {
+        apply_socket_permissions(config);
+        if (const auto who = resolve_run_as(config)) {
+            drop_privileges(*who);
+            prctl(PR_SET_PDEATHSIG, SIGTERM); // a change of identity clears it
+            if (getppid() != supervisor) worker_exit(k_exit_failure);
+            spdlog::info("running as user {} (uid {}, gid {})", who->user, who->uid, who->gid);
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("cannot start: {}", e.what());
+        worker_exit(k_exit_config);
+    }
     spdlog::info("presend {} listening on {}, mode {}, rules {} version {} ({} rules, pattern databases {} "
                  "cached / {} compiled)",
                  PRESEND_VERSION, config.socket, to_string(config.mode), state->rules->dir.string(),
@@ -467,6 +483,7 @@ Config effective_config(const DaemonOptions& options) {
     if (options.mode) config.mode = *options.mode;
     if (options.decision_log) config.decision_log = *options.decision_log;
     if (options.log_level) config.log_level = *options.log_level;
+    if (options.user) config.user = *options.user;
     if (config.rules_dir.empty()) config.rules_dir = default_rules_dir();
     return config;
 }
@@ -481,6 +498,7 @@ int run_daemon(const DaemonOptions& options) {
     try {
         initial = load_state(options);
         DecisionLog probe(initial->config.decision_log); // fail here, not in a worker restart loop
+        resolve_run_as(initial->config);                // an unknown user fails here, before a fork
     } catch (const std::exception& e) {
         spdlog::error("cannot start: {}", e.what());
         return k_exit_config;
@@ -498,6 +516,7 @@ int run_daemon(const DaemonOptions& options) {
     sigprocmask(SIG_BLOCK, &blocked, nullptr);
     std::signal(SIGPIPE, SIG_IGN); // a closed log pipe must not kill the supervisor
     spdlog::info("supervisor started; SIGHUP reloads, SIGUSR1 reopens the decision log");
+    warn_if_root(initial->config);
     Supervisor supervisor(options, std::move(initial));
     return supervisor.run();
 }

@@ -1,7 +1,9 @@
 // daemon: `presend serve`. A small supervisor process forks one worker that runs libmilter, because
 // libmilter's own signal thread stops the milter on SIGHUP: the supervisor turns SIGHUP into SIGUSR2
 // (reload) for the worker, forwards SIGUSR1 (reopen the decision log) and SIGTERM, and restarts a
-// worker that dies, giving up after k_max_crashes in k_crash_window. Called by cli/serve_command.cpp.
+// worker that dies, giving up after k_max_crashes in k_crash_window. The worker binds the socket, opens
+// the decision log, then drops to config.user (privileges.hpp); the supervisor keeps its start identity
+// so it can start a worker again. Called by cli/serve_command.cpp.
 #pragma once
 
 #include "presend/config.hpp"
@@ -25,6 +27,7 @@ struct DaemonOptions {
     std::optional<Mode> mode;
     std::optional<std::string> decision_log;
     std::optional<std::string> log_level;
+    std::optional<std::string> user;
 };
 
 // The config file (or Config{}) with the flags applied and an empty rules_dir resolved to

@@ -4,6 +4,8 @@
 // this file alone: it depends on the standard library, POSIX and libcrypto only.
 #include "presend/attestation.hpp"
 
+#include "engine/file_trust.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -584,16 +586,13 @@ SecretKey load_key_file(const std::filesystem::path& path) {
     struct stat st {};
     if (::fstat(fd, &st) != 0) throw fail(std::strerror(errno));
     if (!S_ISREG(st.st_mode)) throw fail("not a regular file");
-    if (st.st_uid != 0 && st.st_uid != ::geteuid())
-        throw fail("owned by uid " + std::to_string(st.st_uid) + "; it must belong to root or to uid " +
-                   std::to_string(::geteuid()) + ", which presend runs as");
+    // A secret: unlike rules, nobody but its owner may even read it.
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     if (st.st_mode & (S_IROTH | S_IWOTH))
         throw fail(std::string("readable or writable by other users (mode ") + mode +
                    "); chmod 0600, or 0640 with a group only presend is in");
-    if (st.st_mode & S_IWGRP)
-        throw fail(std::string("writable by its group (mode ") + mode + "); chmod 0600 or 0640");
+    if (const auto why = untrusted_reason(st, GroupWrite::refused); !why.empty()) throw fail(why);
     if (st.st_size > static_cast<off_t>(k_max_key_file_bytes))
         throw fail("larger than " + std::to_string(k_max_key_file_bytes) + " bytes; not a key");
 

@@ -70,8 +70,9 @@ Config load_config(const std::filesystem::path& path) {
     if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");
 
     yaml::check_keys(root,
-                     {"socket", "mode", "rules_dir", "cache_dir", "decision_log", "on_error", "dry_run_tag",
-                      "limits", "log", "milter", "metrics"},
+                     {"socket", "socket_mode", "socket_group", "user", "group", "mode", "rules_dir",
+                      "cache_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter",
+                      "metrics"},
                      [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
 
     if (auto n = root["socket"]) {
@@ -79,6 +80,29 @@ Config load_config(const std::filesystem::path& path) {
         if (config.socket.rfind("inet:", 0) != 0 && config.socket.rfind("unix:", 0) != 0 &&
             config.socket.rfind("local:", 0) != 0 && config.socket.rfind("inet6:", 0) != 0)
             fail(file, n, "socket: expected inet:PORT@HOST, inet6:PORT@HOST or unix:/path");
+    }
+    if (auto n = root["socket_mode"]) {
+        // Octal as written ("0660"): YAML would read an unquoted 0660 as decimal or octal by version.
+        const auto text = string_value(file, n, "socket_mode");
+        const auto digits = text.find_first_not_of("01234567");
+        const unsigned long mode = digits == std::string::npos && !text.empty() && text.size() <= 4
+                                       ? std::stoul(text, nullptr, 8)
+                                       : 010000;
+        if (mode > 0777 || (mode & 0600) != 0600)
+            fail(file, n,
+                 "socket_mode: expected an octal mode from 0600 to 0777 such as 0660 (presend must keep "
+                 "read and write on its own socket)");
+        config.socket_mode = static_cast<unsigned>(mode);
+    }
+    // Names only; whether they exist is checked when the daemon starts (daemon/privileges.cpp).
+    const std::pair<const char*, std::string*> names[] = {
+        {"socket_group", &config.socket_group}, {"user", &config.user}, {"group", &config.group}};
+    for (const auto& [key, out] : names) {
+        auto n = root[key];
+        if (!n) continue;
+        *out = string_value(file, n, key);
+        if (out->empty() || out->find_first_of(" \t:/") != std::string::npos)
+            fail(file, n, std::string(key) + ": expected a user or group name");
     }
     if (auto n = root["mode"]) {
         auto mode = parse_mode(string_value(file, n, "mode"));

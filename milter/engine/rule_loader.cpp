@@ -3,6 +3,7 @@
 // rather than stopping at the first, so an officer fixes a file in one pass. Never throws.
 #include "presend/ruleset.hpp"
 
+#include "engine/file_trust.hpp"
 #include "engine/names.hpp"
 #include "engine/pattern_set.hpp"
 #include "engine/yaml_util.hpp"
@@ -32,7 +33,12 @@ const Rule* RuleSet::find(std::string_view id) const {
 }
 
 std::filesystem::path default_rules_dir() {
+    // A binary run from its build tree (the tests, contrib/demo) judges by the source tree's rules, never
+    // by rules an installed package left, and perhaps an officer edited, in /etc.
     std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const auto in_build = exe.lexically_relative(PRESEND_BUILD_DIR);
+    if (!ec && !in_build.empty() && *in_build.begin() != "..") return PRESEND_SOURCE_RULES_DIR;
     if (std::filesystem::is_directory(PRESEND_INSTALLED_RULES_DIR, ec)) return PRESEND_INSTALLED_RULES_DIR;
     return PRESEND_SOURCE_RULES_DIR;
 }
@@ -72,6 +78,7 @@ class Loader {
     void load_examples(const YAML::Node& node, Rule& rule);
     void order_compositions();
     void check_never_fires();
+    bool trusted(const std::filesystem::path& path, const SourcePos& pos, const std::string& rule);
 
     void error(const YAML::Node& node, const std::string& rule, const std::string& message,
                bool warning = false) {
@@ -111,6 +118,7 @@ LoadResult Loader::run() {
         error_at({m_dir.string(), 0, 0}, "", "rules directory not found or not a directory");
         return {nullptr, m_diagnostics};
     }
+    if (!trusted(m_dir, {m_dir.string(), 0, 0}, "")) return {nullptr, m_diagnostics};
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(m_dir, ec)) {
         const auto ext = entry.path().extension();
@@ -155,6 +163,19 @@ LoadResult Loader::run() {
     return {std::move(set), m_diagnostics};
 }
 
+// Whoever can write the rules decides what mail presend refuses: refuse what is not root's or ours, or
+// what others can write. A group may write (officers editing rules together).
+bool Loader::trusted(const std::filesystem::path& path, const SourcePos& pos, const std::string& rule) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return true; // reading it reports what is wrong
+    const auto why = untrusted_reason(st, GroupWrite::allowed);
+    if (why.empty()) return true;
+    // The position names the rules file; a phrases file is named here.
+    const bool named = pos.file == path.string();
+    error_at(pos, rule, (named ? "" : "phrases_file " + path.filename().string() + ": ") + "refused: " + why);
+    return false;
+}
+
 void Loader::load_file(const std::filesystem::path& path) {
     m_path = path;
     m_file = path.string();
@@ -164,6 +185,7 @@ void Loader::load_file(const std::filesystem::path& path) {
         error_at({m_file, 0, 0}, "", ec ? "cannot read: " + ec.message() : "file larger than 16 MiB");
         return;
     }
+    if (!trusted(path, {m_file, 0, 0}, "")) return;
     std::ifstream in(path, std::ios::binary);
     std::stringstream buffer;
     buffer << in.rdbuf();
@@ -452,6 +474,7 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
                 error(file, rule.id, "phrases_file must name a file inside the rules directory");
                 return false;
             }
+            if (!trusted(path, yaml::position(m_file, file), rule.id)) return false;
             std::ifstream in(path);
             if (!in) {
                 error(file, rule.id, "cannot read phrases_file '" + name + "'");

@@ -20,7 +20,7 @@ cxx=${FUZZ_CXX:-clang++}
 
 case $target in
 attestation)
-    sources=("$root/milter/engine/attestation.cpp")
+    sources=("$root/milter/engine/attestation.cpp" "$root/milter/engine/file_trust.cpp")
     libs=(-lcrypto)
     ;;
 *)
@@ -34,7 +34,7 @@ binary=$out/fuzz_$target
 echo "build.sh: compiling $binary" >&2
 "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$root/include" "$root/tests/fuzz/fuzz_$target.cpp" "${sources[@]}" "${libs[@]}" -o "$binary"
+    -I"$root/include" -I"$root/milter" "$root/tests/fuzz/fuzz_$target.cpp" "${sources[@]}" "${libs[@]}" -o "$binary"
 
 # The first corpus directory receives new inputs, so the checked-in seeds stay as they are.
 args=(-max_total_time="$seconds" -max_len=1024 -print_final_stats=1 -artifact_prefix="$out/artifacts-$target/")

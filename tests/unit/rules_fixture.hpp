@@ -46,6 +46,14 @@ inline ParsedMessage message_with(std::initializer_list<std::pair<std::string, s
     return m;
 }
 
+// Every diagnostic of a load, one per line, as lint prints them.
+inline std::string all_diagnostics(const LoadResult& result) {
+    std::string out;
+    for (const auto& d : result.diagnostics)
+        out += d.str() + "\n";
+    return out;
+}
+
 inline std::vector<std::string> hit_ids(const std::vector<Hit>& hits) {
     std::vector<std::string> ids;
     for (const auto& h : hits) ids.push_back(h.rule);

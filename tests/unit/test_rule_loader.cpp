@@ -6,14 +6,7 @@
 using namespace presend;
 using presend::test::TempDir;
 
-namespace {
-std::string all_diagnostics(const LoadResult& result) {
-    std::string out;
-    for (const auto& d : result.diagnostics)
-        out += d.str() + "\n";
-    return out;
-}
-} // namespace
+using presend::test::all_diagnostics;
 
 TEST_CASE("the shipped rules load without errors") {
     const auto result = load_rules(PRESEND_RULES_DIR);
