@@ -2,6 +2,7 @@
 // either the whole Config is returned or ConfigError names the first problem with file:line:column.
 #include "presend/config.hpp"
 
+#include "engine/suppression_config.hpp"
 #include "engine/yaml_util.hpp"
 
 #include <cctype>
@@ -70,7 +71,8 @@ Config load_config(const std::filesystem::path& path) {
 
     yaml::check_keys(
         root,
-        {"socket", "mode", "rules_dir", "cache_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter"},
+        {"socket", "mode", "rules_dir", "cache_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter",
+         "suppression"},
         [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
 
     if (auto n = root["socket"]) {
@@ -145,6 +147,7 @@ Config load_config(const std::filesystem::path& path) {
             config.milter_timeout_s = static_cast<int>(*value);
         }
     }
+    if (auto n = root["suppression"]) config.suppression = parse_suppression_config(n, file);
     return config;
 }
 
