@@ -11,6 +11,7 @@
 #include <libmilter/mfapi.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
@@ -31,12 +32,17 @@ constexpr std::size_t k_max_reply_text = 400;
 constexpr std::size_t k_max_hits_header = 900;
 // A Message-ID longer than a header line is not one; it is cut before it reaches the decision log.
 constexpr std::size_t k_max_message_id = 998;
+// Suppression answers kept for one message's decision line. Postfix accepts at most smtpd_recipient_limit
+// (1000 by default) recipients per message; past this many the rest are counted in a note, so a client
+// looping on RCPT TO cannot grow a session without bound.
+constexpr std::size_t k_max_rcpt_verdicts = 1000;
 
 constexpr const char* k_verdict_header = "X-Presend-Verdict";
 constexpr const char* k_hits_header = "X-Presend-Hits";
 constexpr const char* k_oversize_reply = "Message too large for outbound compliance inspection";
 constexpr const char* k_error_reply =
     "Temporary local problem in outbound compliance filter, try again later";
+constexpr const char* k_suppressed_reply = "Recipient suppressed";
 
 StateStore* g_store = nullptr;
 DecisionLog* g_decisions = nullptr;
@@ -64,9 +70,11 @@ struct Session {
     std::string message_id;
     unsigned forged_verdict_headers = 0; // X-Presend-* headers the client sent; removed before ours are added
     unsigned forged_hits_headers = 0;
-    std::string failure;           // why a no-reply callback failed; EOM answers with on_error
-    Clock::time_point started;     // MAIL FROM: the total time in the decision log
-    Clock::time_point eom_started; // the latency in the decision log
+    std::string failure;                    // why a no-reply callback failed; EOM answers with on_error
+    std::vector<RcptVerdict> rcpt_verdicts; // what the suppression list answered, for the decision line
+    std::size_t rcpt_verdicts_dropped = 0;  // past k_max_rcpt_verdicts
+    Clock::time_point started;              // MAIL FROM: the total time in the decision log
+    Clock::time_point eom_started;          // the latency in the decision log
 
     void begin_message(std::shared_ptr<const State> pinned) {
         state = std::move(pinned);
@@ -77,7 +85,23 @@ struct Session {
         message_id.clear();
         forged_verdict_headers = forged_hits_headers = 0;
         failure.clear();
+        rcpt_verdicts.clear();
+        rcpt_verdicts_dropped = 0;
         started = eom_started = Clock::now();
+    }
+
+    // The tenant selected at MAIL FROM, whose own suppression entries apply besides the global ones.
+    // "" until tenants are configured: every recipient meets the global list only.
+    std::string_view tenant_id() const { return {}; }
+
+    // Moves the suppression answers into the verdict written for this message.
+    void take_rcpt_verdicts(Verdict& verdict) {
+        verdict.rcpts = std::move(rcpt_verdicts);
+        rcpt_verdicts.clear();
+        if (rcpt_verdicts_dropped > 0)
+            verdict.notes.push_back("suppression: " + std::to_string(rcpt_verdicts_dropped) +
+                                    " more recipients not listed");
+        rcpt_verdicts_dropped = 0;
     }
 
     // A header, body or EOM without MAIL FROM: only a broken MTA does that, but it must not crash us.
@@ -89,6 +113,8 @@ struct Session {
         state.reset();
         builder.reset(0);
         failure.clear();
+        rcpt_verdicts.clear();
+        rcpt_verdicts_dropped = 0;
     }
 };
 
@@ -348,6 +374,7 @@ void write_error_decision(Session* s, const Config& config, std::string_view rea
     verdict.action = config.on_error;
     verdict.would_action = Action::accept; // unknown: the rules did not finish
     verdict.notes = {"internal-error", std::string(reason)};
+    if (s) s->take_rcpt_verdicts(verdict);
     const Envelope envelope = s ? s->envelope : Envelope{};
     const std::string message_id = s ? s->message_id : "";
     const std::string version = s && s->state && s->state->rules ? s->state->rules->version : "";
@@ -355,6 +382,43 @@ void write_error_decision(Session* s, const Config& config, std::string_view rea
     const auto latency = s ? micros(now - s->eom_started) : std::chrono::microseconds{0};
     const auto total = s ? std::optional(micros(now - s->started)) : std::nullopt;
     g_decisions->write(decision_json(envelope, message_id, verdict, latency, version, total));
+}
+
+// A message that ends before EOM never gets a verdict, but when the suppression list answered any of its
+// recipients it still gets a decision line: an auditor looks there for every recipient that was refused, and
+// the usual way for such a message to end is that every recipient was refused (Postfix then answers DATA
+// itself). The line's action is what the recipients got when none was accepted, else accept; note
+// "ended-before-eom". Called at the next MAIL FROM, at abort and at close; writes nothing for other messages.
+void write_unjudged_decision(Session& s) {
+    if (!s.state || (s.rcpt_verdicts.empty() && s.rcpt_verdicts_dropped == 0)) return;
+    Verdict verdict;
+    verdict.mode = s.state->config.mode;
+    verdict.notes = {"ended-before-eom"};
+    // envelope.rcpts holds the accepted recipients; the answered ones not in it were refused.
+    std::size_t refused = 0, would_refuse = 0;
+    Action strictest = Action::accept, would_strictest = Action::accept;
+    for (const auto& r : s.rcpt_verdicts) {
+        refused += r.action != Action::accept;
+        would_refuse += r.would_action != Action::accept;
+        strictest = std::max(strictest, r.action);
+        would_strictest = std::max(would_strictest, r.would_action);
+    }
+    const std::size_t received = s.envelope.rcpts.size() + refused;
+    verdict.action = s.envelope.rcpts.empty() ? strictest : Action::accept;
+    verdict.would_action = would_refuse == received ? would_strictest : Action::accept;
+    s.take_rcpt_verdicts(verdict);
+    const auto total = micros(Clock::now() - s.started);
+    g_decisions->write(decision_json(s.envelope, s.message_id, verdict, std::chrono::microseconds{0},
+                                     s.state->rules ? s.state->rules->version : "", total));
+}
+
+// A suppressed recipient is worth one log line, like any recipient the MTA refuses.
+void log_rcpt_verdict(const Session& s, const RcptVerdict& r) {
+    if (!r.store_error.empty()) return; // StoreErrorLog logs those, rate-limited
+    spdlog::info("{}: <{}> suppressed: {} ({} entry {}, {}, since {}); {}", queue_id_of(&s), r.rcpt, r.reason,
+                 r.domain_entry ? "domain" : "address", r.entry,
+                 r.scope.empty() ? "global" : "tenant " + r.scope, format_utc(r.since),
+                 r.action == Action::reject ? "refused" : "would be refused (dry-run)");
 }
 
 // --- callbacks ---
@@ -410,6 +474,7 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return guarded(ctx, Step::envfrom, [&] {
         Session& s = session(ctx);
         if (s.client_addr.empty()) s.client_addr = macro(ctx, "{client_addr}");
+        write_unjudged_decision(s); // a MAIL FROM without RSET after a transaction that never reached DATA
         s.begin_message(g_store->current());
         refresh_queue_id(ctx, s);
         s.envelope.auth_user = macro(ctx, "{auth_authen}");
@@ -425,6 +490,23 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         s.ensure_message();
         std::string rcpt = macro(ctx, "{rcpt_addr}");
         if (rcpt.empty() && argv) rcpt = strip_brackets(argv[0]);
+        if (SuppressionCheck* list = s.state->suppression.get()) {
+            // Bounded by the store's timeout; the answer concerns this recipient only, the others go on.
+            RcptAnswer answer = list->check(rcpt, s.tenant_id(), s.state->config.mode);
+            if (answer.verdict) {
+                log_rcpt_verdict(s, *answer.verdict);
+                const Action action = answer.verdict->action;
+                if (s.rcpt_verdicts.size() < k_max_rcpt_verdicts)
+                    s.rcpt_verdicts.push_back(std::move(*answer.verdict));
+                else
+                    ++s.rcpt_verdicts_dropped;
+                if (action == Action::reject || action == Action::tempfail) {
+                    set_reply(ctx, answer.code, answer.xcode, answer.text,
+                              action == Action::reject ? k_suppressed_reply : k_error_reply);
+                    return status_of(action); // not in envelope.rcpts: this recipient gets no copy
+                }
+            }
+        }
         s.envelope.rcpts.push_back(std::move(rcpt));
         return SMFIS_CONTINUE;
     });
@@ -495,6 +577,7 @@ sfsistat on_eom(SMFICTX* ctx) {
             verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode);
         }
         const sfsistat status = apply(ctx, s, config, verdict);
+        s.take_rcpt_verdicts(verdict);
 
         const auto done = Clock::now();
         g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
@@ -509,7 +592,10 @@ sfsistat on_eom(SMFICTX* ctx) {
 sfsistat on_abort(SMFICTX* ctx) {
     return guarded(ctx, Step::abort, [&] {
         // RSET or a dropped client: forget the message, keep the connection.
-        if (Session* s = session_of(ctx)) s->end_message();
+        if (Session* s = session_of(ctx)) {
+            write_unjudged_decision(*s);
+            s->end_message();
+        }
         return SMFIS_CONTINUE;
     });
 }
@@ -518,6 +604,7 @@ sfsistat on_close(SMFICTX* ctx) {
     return guarded(ctx, Step::close, [&] {
         std::unique_ptr<Session> s(session_of(ctx));
         smfi_setpriv(ctx, nullptr);
+        if (s) write_unjudged_decision(*s); // a client that left mid-transaction without an abort
         return SMFIS_CONTINUE;
     });
 }

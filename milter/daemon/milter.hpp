@@ -4,6 +4,7 @@
 // every callback answers with Config::on_error's status instead, and says why in the log.
 #pragma once
 
+#include "daemon/suppression_check.hpp"
 #include "presend/config.hpp"
 #include "presend/ruleset.hpp"
 
@@ -23,6 +24,9 @@ namespace presend::daemon {
 struct State {
     Config config;
     std::shared_ptr<const RuleSet> rules;
+    // The RCPT TO lookup of config.suppression; null for backend none. Shared with the next State when a
+    // reload leaves the section unchanged, so the store is not reopened for a rules change.
+    std::shared_ptr<SuppressionCheck> suppression;
 };
 
 class StateStore {
