@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <netinet/in.h>
+#include <optional>
 #include <stdexcept>
 
 namespace presend::daemon {
@@ -61,6 +62,11 @@ struct Session {
     bool leading_space_kept = false; // SMFIP_HDR_LEADSPC
     bool header_noreply = false;     // SMFIP_NR_HDR: header callbacks answer SMFIS_NOREPLY
     bool skip_allowed = false;       // SMFIP_SKIP: body callbacks may stop the MTA sending more
+    bool can_delete_rcpts = false;   // SMFIF_DELRCPT: EOM may remove recipients
+    // Postfix's cleanup emulates SMTP for the sendmail command (non_smtpd_milters), from localhost port 0,
+    // and treats a refused RCPT there as its own configuration error: it defers the whole message. So in
+    // such a session the suppression list's answers are applied at EOM instead (see on_eom).
+    bool local_submission = false;
     std::string client_addr;
 
     // Per message, from MAIL FROM to EOM or abort.
@@ -73,8 +79,13 @@ struct Session {
     std::string failure;                    // why a no-reply callback failed; EOM answers with on_error
     std::vector<RcptVerdict> rcpt_verdicts; // what the suppression list answered, for the decision line
     std::size_t rcpt_verdicts_dropped = 0;  // past k_max_rcpt_verdicts
-    Clock::time_point started;              // MAIL FROM: the total time in the decision log
-    Clock::time_point eom_started;          // the latency in the decision log
+    // local_submission only: recipients to remove at EOM (as the MTA gave them), the reply when none is
+    // left, and whether a store error asks for the whole message to be tempfailed.
+    std::vector<std::string> rcpts_to_delete;
+    std::string suppressed_reply;
+    bool rcpt_tempfail = false;
+    Clock::time_point started;     // MAIL FROM: the total time in the decision log
+    Clock::time_point eom_started; // the latency in the decision log
 
     void begin_message(std::shared_ptr<const State> pinned) {
         state = std::move(pinned);
@@ -87,6 +98,9 @@ struct Session {
         failure.clear();
         rcpt_verdicts.clear();
         rcpt_verdicts_dropped = 0;
+        rcpts_to_delete.clear();
+        suppressed_reply.clear();
+        rcpt_tempfail = false;
         started = eom_started = Clock::now();
     }
 
@@ -115,6 +129,8 @@ struct Session {
         failure.clear();
         rcpt_verdicts.clear();
         rcpt_verdicts_dropped = 0;
+        rcpts_to_delete.clear();
+        rcpt_tempfail = false;
     }
 };
 
@@ -156,6 +172,14 @@ std::string address_of(const sockaddr* addr) {
         if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf)) return buf;
     }
     return {};
+}
+
+// The client's port, or -1 when there is no address or it is not IP.
+int port_of(const sockaddr* addr) {
+    if (!addr) return -1;
+    if (addr->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(addr)->sin_port);
+    if (addr->sa_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(addr)->sin6_port);
+    return -1;
 }
 
 std::string_view queue_id_of(const Session* s) {
@@ -421,6 +445,73 @@ void log_rcpt_verdict(const Session& s, const RcptVerdict& r) {
                  r.action == Action::reject ? "refused" : "would be refused (dry-run)");
 }
 
+// For a local submission (Session::local_submission): what the suppression list answered at RCPT, applied
+// now. A store error tempfails the message (the sendmail command's mail stays queued and is retried); a
+// message left with no recipient is refused with the first suppressed recipient's reply (Postfix bounces it
+// to the sender); otherwise the suppressed recipients are removed and the verdict decides the rest. Returns
+// the message's status when that is decided here (and records it in verdict), else nullopt.
+std::optional<sfsistat> apply_rcpt_answers(SMFICTX* ctx, Session& s, Verdict& verdict) {
+    const auto decided = [&](Action action, const char* note) {
+        verdict.action = action;
+        verdict.would_action = std::max(verdict.would_action, action);
+        verdict.notes.push_back(note);
+        return status_of(action);
+    };
+    if (s.rcpt_tempfail) {
+        set_reply(ctx, "451", "4.3.0", "suppression list unavailable, try again later", k_error_reply);
+        return decided(Action::tempfail, "suppression-store-error");
+    }
+    if (s.rcpts_to_delete.empty()) return std::nullopt;
+    if (s.envelope.rcpts.empty()) {
+        set_reply(ctx, "550", "5.7.1", s.suppressed_reply, k_suppressed_reply);
+        return decided(Action::reject, "every-recipient-suppressed");
+    }
+    for (auto& rcpt : s.rcpts_to_delete)
+        check(smfi_delrcpt(ctx, rcpt.data()), "smfi_delrcpt");
+    return std::nullopt;
+}
+
+// The suppression list's answer for one recipient (bounded by the store's timeout), recorded for the decision
+// line. Returns the answer when it is final for this recipient: refused now, or (local submission) to be
+// removed at EOM, see apply_rcpt_answers; nullopt when it goes on like any other. Only this recipient is
+// concerned.
+std::optional<sfsistat> ask_suppression_list(SMFICTX* ctx, Session& s, const std::string& rcpt,
+                                             const char* arg) {
+    SuppressionCheck* list = s.state->suppression.get();
+    if (!list) return std::nullopt;
+    RcptAnswer answer = list->check(rcpt, s.tenant_id(), s.state->config.mode);
+    if (!answer.verdict) return std::nullopt;
+    RcptVerdict& verdict = *answer.verdict;
+    const bool refusing = verdict.action == Action::reject || verdict.action == Action::tempfail;
+    bool removed = false;
+    if (refusing && s.local_submission) {
+        // A refused RCPT would make cleanup defer the whole message: applied at EOM instead.
+        if (verdict.action == Action::tempfail) {
+            s.rcpt_tempfail = true;
+        } else if (s.can_delete_rcpts) {
+            s.rcpts_to_delete.push_back(arg ? arg : "<" + rcpt + ">");
+            if (s.suppressed_reply.empty()) s.suppressed_reply = answer.text;
+            removed = true;
+        } else {
+            spdlog::warn("{}: <{}> is suppressed but the MTA does not let presend remove recipients "
+                         "(SMFIF_DELRCPT); delivered",
+                         queue_id_of(&s), rcpt);
+            verdict.action = Action::accept;
+        }
+    }
+    log_rcpt_verdict(s, verdict);
+    const Action action = verdict.action;
+    if (s.rcpt_verdicts.size() < k_max_rcpt_verdicts)
+        s.rcpt_verdicts.push_back(std::move(verdict));
+    else
+        ++s.rcpt_verdicts_dropped;
+    if (removed) return SMFIS_CONTINUE; // not in envelope.rcpts: removed at EOM
+    if (s.local_submission || (action != Action::reject && action != Action::tempfail)) return std::nullopt;
+    set_reply(ctx, answer.code, answer.xcode, answer.text,
+              action == Action::reject ? k_suppressed_reply : k_error_reply);
+    return status_of(action); // not in envelope.rcpts: this recipient gets no copy
+}
+
 // --- callbacks ---
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
@@ -428,7 +519,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     return guarded(ctx, Step::negotiate, [&] {
         Session& s = session(ctx);
         constexpr unsigned long k_needed_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
-        *pf0 = (k_needed_actions | SMFIF_SETSYMLIST) & f0;
+        *pf0 = (k_needed_actions | SMFIF_SETSYMLIST | SMFIF_DELRCPT) & f0;
         if ((*pf0 & k_needed_actions) != k_needed_actions)
             spdlog::warn(
                 "the MTA does not offer every action presend needs (offered 0x{:x}); tag and quarantine "
@@ -444,6 +535,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         s.leading_space_kept = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
         s.header_noreply = (*pf1 & SMFIP_NR_HDR) != 0;
         s.skip_allowed = (*pf1 & SMFIP_SKIP) != 0;
+        s.can_delete_rcpts = (*pf0 & SMFIF_DELRCPT) != 0;
         if (*pf0 & SMFIF_SETSYMLIST) {
             // Only the macros presend reads; the MTA sends nothing else.
             static char k_connect_macros[] = "{client_addr}";
@@ -466,6 +558,7 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* hostaddr) {
         Session& s = session(ctx);
         s.client_addr = macro(ctx, "{client_addr}");
         if (s.client_addr.empty()) s.client_addr = address_of(hostaddr);
+        s.local_submission = port_of(hostaddr) == 0; // no TCP client has port 0; cleanup's emulation has
         return SMFIS_CONTINUE;
     });
 }
@@ -490,23 +583,7 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         s.ensure_message();
         std::string rcpt = macro(ctx, "{rcpt_addr}");
         if (rcpt.empty() && argv) rcpt = strip_brackets(argv[0]);
-        if (SuppressionCheck* list = s.state->suppression.get()) {
-            // Bounded by the store's timeout; the answer concerns this recipient only, the others go on.
-            RcptAnswer answer = list->check(rcpt, s.tenant_id(), s.state->config.mode);
-            if (answer.verdict) {
-                log_rcpt_verdict(s, *answer.verdict);
-                const Action action = answer.verdict->action;
-                if (s.rcpt_verdicts.size() < k_max_rcpt_verdicts)
-                    s.rcpt_verdicts.push_back(std::move(*answer.verdict));
-                else
-                    ++s.rcpt_verdicts_dropped;
-                if (action == Action::reject || action == Action::tempfail) {
-                    set_reply(ctx, answer.code, answer.xcode, answer.text,
-                              action == Action::reject ? k_suppressed_reply : k_error_reply);
-                    return status_of(action); // not in envelope.rcpts: this recipient gets no copy
-                }
-            }
-        }
+        if (auto done = ask_suppression_list(ctx, s, rcpt, argv ? argv[0] : nullptr)) return *done;
         s.envelope.rcpts.push_back(std::move(rcpt));
         return SMFIS_CONTINUE;
     });
@@ -576,7 +653,8 @@ sfsistat on_eom(SMFICTX* ctx) {
         } else {
             verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode);
         }
-        const sfsistat status = apply(ctx, s, config, verdict);
+        const auto early = apply_rcpt_answers(ctx, s, verdict);
+        const sfsistat status = early ? *early : apply(ctx, s, config, verdict);
         s.take_rcpt_verdicts(verdict);
 
         const auto done = Clock::now();
@@ -642,7 +720,7 @@ bool milter_register(StateStore& store, DecisionLog& decisions) {
     smfiDesc desc{};
     desc.xxfi_name = k_name;
     desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_DELRCPT;
     desc.xxfi_connect = on_connect;
     desc.xxfi_helo = nullptr;
     desc.xxfi_envfrom = on_envfrom;

@@ -1,5 +1,6 @@
 // milter: the libmilter adapter. One Session per MTA connection; callbacks fill its Envelope and
-// MessageBuilder, EOM evaluates with the State pinned at MAIL FROM and applies the Verdict with smfi_* calls.
+// MessageBuilder, RCPT TO asks the suppression list (suppression_check) about each recipient, EOM evaluates
+// with the State pinned at MAIL FROM and applies the Verdict with smfi_* calls.
 // Called by libmilter's threads only (daemon.cpp registers it). No exception crosses into libmilter:
 // every callback answers with Config::on_error's status instead, and says why in the log.
 #pragma once

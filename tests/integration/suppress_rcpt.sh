@@ -2,7 +2,8 @@
 # suppress_rcpt: the suppression list at RCPT TO, through a real Postfix and the real daemon. One message to a
 # suppressed and a kept recipient: in enforce the suppressed one gets 550 5.7.1 naming the reason and date and
 # the kept one is delivered alone; a message whose every recipient is refused still leaves a decision line; in
-# dry-run both are delivered and the decision log records the would-be refusal. Then against a private
+# dry-run both are delivered and the decision log records the would-be refusal. Mail from the sendmail
+# command has the suppressed recipient removed at end of message instead. Then against a private
 # redis-server: presend starts while Redis is down (recipients get 451 4.3.0), works once it is up, tempfails
 # again when it is killed (the client is told to retry: nothing is lost), and delivers unchecked with
 # on_error: accept. Finally `presend report` counts the suppressed recipients and the store errors.
@@ -110,6 +111,25 @@ expect_decision notes ended-before-eom
 expect_item suppressed 0 result reject
 grep -qF "<$GONE> suppressed: hard_bounce" "$PRESEND_LOG" || fail "no log line for the refused recipient"
 
+# The sendmail command: cleanup would defer the whole message for a refused RCPT, so the suppressed recipient
+# is removed at end of message instead; with no recipient left the message is refused.
+send_local_to() {
+    IT_SEQ=$((IT_SEQ + 1))
+    LAST_FROM=bounce+$IT_SEQ@example.com LAST_SWAKS_LOG=""
+    timeout "$k_smtp_timeout" sendmail -C "$PF_CONF" -f "$LAST_FROM" -- "$@" <"$FIXTURES/compliant_bulk.eml" ||
+        fail "sendmail -C $PF_CONF exited with status $?"
+}
+send_local_to "$GONE" "$KEPT"
+expect_sink_rcpts "$KEPT "
+expect_item suppressed 0 rcpt "$GONE"
+expect_item suppressed 0 result reject
+expect_decision rcpt_count 1
+send_local_to "$GONE"
+expect_decision result reject
+expect_decision notes every-recipient-suppressed
+grep -q 'milter configuration error' "$PF_LOG" && fail "Postfix logged a milter configuration error"
+pass "sendmail command: suppressed recipient removed, the others delivered"
+
 # ---- SQLite, dry-run (a reload; the unchanged suppression section keeps the store open) ---------------------
 write_config dry-run "  backend: sqlite
   path: $DB"
@@ -182,6 +202,6 @@ expect_item suppression_errors 0 result accept
 # ---- the report --------------------------------------------------------------------------------------------
 presend_stop
 report=$("$PRESEND_BIN" report "$DECISIONS")
-grep -qE 'suppressed recipients 4 \(refused 3, would be refused 1\), suppression store errors [0-9]+' <<<"$report" ||
+grep -qE 'suppressed recipients 6 \(refused 5, would be refused 1\), suppression store errors [0-9]+' <<<"$report" ||
     fail "presend report does not count the suppressed recipients: $report"
 pass "report: $(grep 'suppressed recipients' <<<"$report")"
