@@ -2,6 +2,7 @@
 // Loaded at start and on SIGHUP by the daemon; command-line flags override it (cli/serve_command.cpp).
 #pragma once
 
+#include "presend/suppression.hpp"
 #include "presend/verdict.hpp"
 
 #include <cstddef>
@@ -45,6 +46,9 @@ struct Config {
     std::string log_target = "stderr"; // stderr | syslog
     int milter_timeout_s = 300;        // libmilter I/O timeout with the MTA
     MetricsConfig metrics;
+
+    // The list of recipients refused at RCPT TO (docs/suppression.md); backend "none" without the section.
+    SuppressionConfig suppression;
 };
 
 // A config file error, already formatted as "file:line:column: message".

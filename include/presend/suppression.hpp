@@ -153,6 +153,9 @@ struct SuppressionConfig {
     int redis_timeout_ms = 200; // connect and per-command timeout: a slow Redis costs a RCPT this, then fails
     // When the store cannot answer: tempfail (the client retries) or accept (mail flows unchecked).
     Action on_store_error = Action::tempfail;
+
+    // The daemon reopens its store on reload only when this changed.
+    bool operator==(const SuppressionConfig&) const = default;
 };
 
 // Opens the configured store; nullptr for backend "none". SQLite: creates the file and schema, throws

@@ -3,6 +3,7 @@
 // Plain data: no GMime, no libmilter.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,21 @@ struct Hit {
     bool monitor = false;      // trial rule: logged, never acted on
 };
 
+// What the suppression list did to one recipient at RCPT TO, before the message existed. Only recipients the
+// list refused, would refuse (dry-run) or could not check (store error) get one; the others pass unrecorded.
+struct RcptVerdict {
+    std::string rcpt;                     // as the MTA gave it
+    Action action = Action::accept;       // what was done: reject, tempfail (store error) or accept
+    Action would_action = Action::accept; // what enforce mode does with it
+    // suppressed: the entry that matched
+    std::string entry; // "user@example.com", or "example.com" for a domain entry
+    bool domain_entry = false;
+    std::string reason;      // hard_bounce, complaint, unsubscribe, manual
+    std::string scope;       // "" global, else the tenant id
+    std::int64_t since = 0;  // the entry's created time, unix seconds
+    std::string store_error; // not empty: the store could not answer, and this is why
+};
+
 struct Verdict {
     Action action = Action::accept;       // what is applied (always accept or tag in dry-run)
     Action would_action = Action::accept; // what the rules ask for, whatever the mode
@@ -40,6 +56,7 @@ struct Verdict {
     std::vector<Hit> hits;
     std::string reply;                    // text for reject/tempfail replies
     std::vector<std::string> notes;       // facts worth logging: "oversize", "malformed-mime"...
+    std::vector<RcptVerdict> rcpts;       // the suppression list's answers at RCPT TO, in RCPT order
 };
 
 } // namespace presend

@@ -80,7 +80,9 @@ std::string join_errors(const std::vector<Diagnostic>& diagnostics) {
 }
 
 // Config and rules, or an exception (ConfigError, RulesError) that says why. No side effects but warnings.
-std::shared_ptr<const State> load_state(const DaemonOptions& options) {
+// The suppression store is not opened here: the supervisor calls this too, and a store is never used on both
+// sides of fork(). The worker adds it with with_suppression().
+std::shared_ptr<State> load_state(const DaemonOptions& options) {
     auto state = std::make_shared<State>();
     state->config = effective_config(options);
     LoadResult result = load_rules(state->config.rules_dir, LoadOptions{state->config.cache_dir});
@@ -89,6 +91,22 @@ std::shared_ptr<const State> load_state(const DaemonOptions& options) {
     if (!result.ok()) throw RulesError(join_errors(result.diagnostics));
     state->rules = std::move(result.rules);
     return state;
+}
+
+// state with its suppression lookup: old's when the `suppression:` section is unchanged (a rules change does
+// not reopen the store), else a new one, opened now. Worker only. Never throws for a store that cannot be
+// opened: its recipients get on_store_error until it can (SuppressionCheck).
+std::shared_ptr<const State> with_suppression(std::shared_ptr<const State> state, const State* old) {
+    const SuppressionConfig& config = state->config.suppression;
+    if (config.backend == "none") return state;
+    auto next = std::make_shared<State>(*state);
+    if (old && old->suppression && old->suppression->config() == config) {
+        next->suppression = old->suppression;
+    } else {
+        next->suppression = std::make_shared<SuppressionCheck>(config);
+        next->suppression->open();
+    }
+    return next;
 }
 
 std::string describe_exit(int status) {
@@ -200,7 +218,7 @@ class ControlThread {
         const auto old = m_store.current();
         std::shared_ptr<const State> next;
         try {
-            next = load_state(m_options);
+            next = with_suppression(load_state(m_options), old.get());
         } catch (const std::exception& e) {
             daemon_metrics().reload(false);
             spdlog::error("reload failed: {}; keeping rules {}", e.what(), old->rules->version);
@@ -290,6 +308,7 @@ void start_metrics(const MetricsConfig& config, bool first) {
         }
         setup_logging(state->config.log_target, state->config.log_level);
     }
+    state = with_suppression(std::move(state), nullptr);
     const Config& config = state->config;
 
     // Neither is ever destroyed: worker_exit() ends the process under libmilter's threads.

@@ -12,11 +12,13 @@
 #include <libmilter/mfapi.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <netinet/in.h>
+#include <optional>
 #include <stdexcept>
 
 namespace presend::daemon {
@@ -32,12 +34,17 @@ constexpr std::size_t k_max_reply_text = 400;
 constexpr std::size_t k_max_hits_header = 900;
 // A Message-ID longer than a header line is not one; it is cut before it reaches the decision log.
 constexpr std::size_t k_max_message_id = 998;
+// Suppression answers kept for one message's decision line. Postfix accepts at most smtpd_recipient_limit
+// (1000 by default) recipients per message; past this many the rest are counted in a note, so a client
+// looping on RCPT TO cannot grow a session without bound.
+constexpr std::size_t k_max_rcpt_verdicts = 1000;
 
 constexpr const char* k_verdict_header = "X-Presend-Verdict";
 constexpr const char* k_hits_header = "X-Presend-Hits";
 constexpr const char* k_oversize_reply = "Message too large for outbound compliance inspection";
 constexpr const char* k_error_reply =
     "Temporary local problem in outbound compliance filter, try again later";
+constexpr const char* k_suppressed_reply = "Recipient suppressed";
 
 StateStore* g_store = nullptr;
 DecisionLog* g_decisions = nullptr;
@@ -56,6 +63,11 @@ struct Session {
     bool leading_space_kept = false; // SMFIP_HDR_LEADSPC
     bool header_noreply = false;     // SMFIP_NR_HDR: header callbacks answer SMFIS_NOREPLY
     bool skip_allowed = false;       // SMFIP_SKIP: body callbacks may stop the MTA sending more
+    bool can_delete_rcpts = false;   // SMFIF_DELRCPT: EOM may remove recipients
+    // Postfix's cleanup emulates SMTP for the sendmail command (non_smtpd_milters), from localhost port 0,
+    // and treats a refused RCPT there as its own configuration error: it defers the whole message. So in
+    // such a session the suppression list's answers are applied at EOM instead (see on_eom).
+    bool local_submission = false;
     std::string client_addr;
 
     // Per message, from MAIL FROM to EOM or abort.
@@ -65,7 +77,14 @@ struct Session {
     std::string message_id;
     unsigned forged_verdict_headers = 0; // X-Presend-* headers the client sent; removed before ours are added
     unsigned forged_hits_headers = 0;
-    std::string failure;           // why a no-reply callback failed; EOM answers with on_error
+    std::string failure;                    // why a no-reply callback failed; EOM answers with on_error
+    std::vector<RcptVerdict> rcpt_verdicts; // what the suppression list answered, for the decision line
+    std::size_t rcpt_verdicts_dropped = 0;  // past k_max_rcpt_verdicts
+    // local_submission only: recipients to remove at EOM (as the MTA gave them), the reply when none is
+    // left, and whether a store error asks for the whole message to be tempfailed.
+    std::vector<std::string> rcpts_to_delete;
+    std::string suppressed_reply;
+    bool rcpt_tempfail = false;
     Clock::time_point started;     // MAIL FROM: the total time in the decision log
     Clock::time_point eom_started; // the latency in the decision log
 
@@ -78,7 +97,26 @@ struct Session {
         message_id.clear();
         forged_verdict_headers = forged_hits_headers = 0;
         failure.clear();
+        rcpt_verdicts.clear();
+        rcpt_verdicts_dropped = 0;
+        rcpts_to_delete.clear();
+        suppressed_reply.clear();
+        rcpt_tempfail = false;
         started = eom_started = Clock::now();
+    }
+
+    // The tenant selected at MAIL FROM, whose own suppression entries apply besides the global ones.
+    // "" until tenants are configured: every recipient meets the global list only.
+    std::string_view tenant_id() const { return {}; }
+
+    // Moves the suppression answers into the verdict written for this message.
+    void take_rcpt_verdicts(Verdict& verdict) {
+        verdict.rcpts = std::move(rcpt_verdicts);
+        rcpt_verdicts.clear();
+        if (rcpt_verdicts_dropped > 0)
+            verdict.notes.push_back("suppression: " + std::to_string(rcpt_verdicts_dropped) +
+                                    " more recipients not listed");
+        rcpt_verdicts_dropped = 0;
     }
 
     // A header, body or EOM without MAIL FROM: only a broken MTA does that, but it must not crash us.
@@ -90,6 +128,10 @@ struct Session {
         state.reset();
         builder.reset(0);
         failure.clear();
+        rcpt_verdicts.clear();
+        rcpt_verdicts_dropped = 0;
+        rcpts_to_delete.clear();
+        rcpt_tempfail = false;
     }
 };
 
@@ -131,6 +173,14 @@ std::string address_of(const sockaddr* addr) {
         if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf)) return buf;
     }
     return {};
+}
+
+// The client's port, or -1 when there is no address or it is not IP.
+int port_of(const sockaddr* addr) {
+    if (!addr) return -1;
+    if (addr->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(addr)->sin_port);
+    if (addr->sa_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(addr)->sin6_port);
+    return -1;
 }
 
 std::string_view queue_id_of(const Session* s) {
@@ -350,6 +400,7 @@ void write_error_decision(Session* s, const Config& config, std::string_view rea
     verdict.action = config.on_error;
     verdict.would_action = Action::accept; // unknown: the rules did not finish
     verdict.notes = {"internal-error", std::string(reason)};
+    if (s) s->take_rcpt_verdicts(verdict);
     const Envelope envelope = s ? s->envelope : Envelope{};
     const std::string message_id = s ? s->message_id : "";
     const std::string version = s && s->state && s->state->rules ? s->state->rules->version : "";
@@ -359,6 +410,110 @@ void write_error_decision(Session* s, const Config& config, std::string_view rea
     g_decisions->write(decision_json(envelope, message_id, verdict, latency, version, total));
 }
 
+// A message that ends before EOM never gets a verdict, but when the suppression list answered any of its
+// recipients it still gets a decision line: an auditor looks there for every recipient that was refused, and
+// the usual way for such a message to end is that every recipient was refused (Postfix then answers DATA
+// itself). The line's action is what the recipients got when none was accepted, else accept; note
+// "ended-before-eom". Called at the next MAIL FROM, at abort and at close; writes nothing for other messages.
+void write_unjudged_decision(Session& s) {
+    if (!s.state || (s.rcpt_verdicts.empty() && s.rcpt_verdicts_dropped == 0)) return;
+    Verdict verdict;
+    verdict.mode = s.state->config.mode;
+    verdict.notes = {"ended-before-eom"};
+    // envelope.rcpts holds the accepted recipients; the answered ones not in it were refused.
+    std::size_t refused = 0, would_refuse = 0;
+    Action strictest = Action::accept, would_strictest = Action::accept;
+    for (const auto& r : s.rcpt_verdicts) {
+        refused += r.action != Action::accept;
+        would_refuse += r.would_action != Action::accept;
+        strictest = std::max(strictest, r.action);
+        would_strictest = std::max(would_strictest, r.would_action);
+    }
+    const std::size_t received = s.envelope.rcpts.size() + refused;
+    verdict.action = s.envelope.rcpts.empty() ? strictest : Action::accept;
+    verdict.would_action = would_refuse == received ? would_strictest : Action::accept;
+    s.take_rcpt_verdicts(verdict);
+    const auto total = micros(Clock::now() - s.started);
+    g_decisions->write(decision_json(s.envelope, s.message_id, verdict, std::chrono::microseconds{0},
+                                     s.state->rules ? s.state->rules->version : "", total));
+}
+
+// A suppressed recipient is worth one log line, like any recipient the MTA refuses.
+void log_rcpt_verdict(const Session& s, const RcptVerdict& r) {
+    if (!r.store_error.empty()) return; // StoreErrorLog logs those, rate-limited
+    spdlog::info("{}: <{}> suppressed: {} ({} entry {}, {}, since {}); {}", queue_id_of(&s), r.rcpt, r.reason,
+                 r.domain_entry ? "domain" : "address", r.entry,
+                 r.scope.empty() ? "global" : "tenant " + r.scope, format_utc(r.since),
+                 r.action == Action::reject ? "refused" : "would be refused (dry-run)");
+}
+
+// For a local submission (Session::local_submission): what the suppression list answered at RCPT, applied
+// now. A store error tempfails the message (the sendmail command's mail stays queued and is retried); a
+// message left with no recipient is refused with the first suppressed recipient's reply (Postfix bounces it
+// to the sender); otherwise the suppressed recipients are removed and the verdict decides the rest. Returns
+// the message's status when that is decided here (and records it in verdict), else nullopt.
+std::optional<sfsistat> apply_rcpt_answers(SMFICTX* ctx, Session& s, Verdict& verdict) {
+    const auto decided = [&](Action action, const char* note) {
+        verdict.action = action;
+        verdict.would_action = std::max(verdict.would_action, action);
+        verdict.notes.push_back(note);
+        return status_of(action);
+    };
+    if (s.rcpt_tempfail) {
+        set_reply(ctx, "451", "4.3.0", "suppression list unavailable, try again later", k_error_reply);
+        return decided(Action::tempfail, "suppression-store-error");
+    }
+    if (s.rcpts_to_delete.empty()) return std::nullopt;
+    if (s.envelope.rcpts.empty()) {
+        set_reply(ctx, "550", "5.7.1", s.suppressed_reply, k_suppressed_reply);
+        return decided(Action::reject, "every-recipient-suppressed");
+    }
+    for (auto& rcpt : s.rcpts_to_delete)
+        check(smfi_delrcpt(ctx, rcpt.data()), "smfi_delrcpt");
+    return std::nullopt;
+}
+
+// The suppression list's answer for one recipient (bounded by the store's timeout), recorded for the decision
+// line. Returns the answer when it is final for this recipient: refused now, or (local submission) to be
+// removed at EOM, see apply_rcpt_answers; nullopt when it goes on like any other. Only this recipient is
+// concerned.
+std::optional<sfsistat> ask_suppression_list(SMFICTX* ctx, Session& s, const std::string& rcpt,
+                                             const char* arg) {
+    SuppressionCheck* list = s.state->suppression.get();
+    if (!list) return std::nullopt;
+    RcptAnswer answer = list->check(rcpt, s.tenant_id(), s.state->config.mode);
+    if (!answer.verdict) return std::nullopt;
+    RcptVerdict& verdict = *answer.verdict;
+    const bool refusing = verdict.action == Action::reject || verdict.action == Action::tempfail;
+    bool removed = false;
+    if (refusing && s.local_submission) {
+        // A refused RCPT would make cleanup defer the whole message: applied at EOM instead.
+        if (verdict.action == Action::tempfail) {
+            s.rcpt_tempfail = true;
+        } else if (s.can_delete_rcpts) {
+            s.rcpts_to_delete.push_back(arg ? arg : "<" + rcpt + ">");
+            if (s.suppressed_reply.empty()) s.suppressed_reply = answer.text;
+            removed = true;
+        } else {
+            spdlog::warn("{}: <{}> is suppressed but the MTA does not let presend remove recipients "
+                         "(SMFIF_DELRCPT); delivered",
+                         queue_id_of(&s), rcpt);
+            verdict.action = Action::accept;
+        }
+    }
+    log_rcpt_verdict(s, verdict);
+    const Action action = verdict.action;
+    if (s.rcpt_verdicts.size() < k_max_rcpt_verdicts)
+        s.rcpt_verdicts.push_back(std::move(verdict));
+    else
+        ++s.rcpt_verdicts_dropped;
+    if (removed) return SMFIS_CONTINUE; // not in envelope.rcpts: removed at EOM
+    if (s.local_submission || (action != Action::reject && action != Action::tempfail)) return std::nullopt;
+    set_reply(ctx, answer.code, answer.xcode, answer.text,
+              action == Action::reject ? k_suppressed_reply : k_error_reply);
+    return status_of(action); // not in envelope.rcpts: this recipient gets no copy
+}
+
 // --- callbacks ---
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
@@ -366,7 +521,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     return guarded(ctx, Step::negotiate, [&] {
         Session& s = session(ctx);
         constexpr unsigned long k_needed_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
-        *pf0 = (k_needed_actions | SMFIF_SETSYMLIST) & f0;
+        *pf0 = (k_needed_actions | SMFIF_SETSYMLIST | SMFIF_DELRCPT) & f0;
         if ((*pf0 & k_needed_actions) != k_needed_actions)
             spdlog::warn(
                 "the MTA does not offer every action presend needs (offered 0x{:x}); tag and quarantine "
@@ -382,6 +537,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         s.leading_space_kept = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
         s.header_noreply = (*pf1 & SMFIP_NR_HDR) != 0;
         s.skip_allowed = (*pf1 & SMFIP_SKIP) != 0;
+        s.can_delete_rcpts = (*pf0 & SMFIF_DELRCPT) != 0;
         if (*pf0 & SMFIF_SETSYMLIST) {
             // Only the macros presend reads; the MTA sends nothing else.
             static char k_connect_macros[] = "{client_addr}";
@@ -404,6 +560,7 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* hostaddr) {
         Session& s = session(ctx);
         s.client_addr = macro(ctx, "{client_addr}");
         if (s.client_addr.empty()) s.client_addr = address_of(hostaddr);
+        s.local_submission = port_of(hostaddr) == 0; // no TCP client has port 0; cleanup's emulation has
         return SMFIS_CONTINUE;
     });
 }
@@ -412,6 +569,7 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return guarded(ctx, Step::envfrom, [&] {
         Session& s = session(ctx);
         if (s.client_addr.empty()) s.client_addr = macro(ctx, "{client_addr}");
+        write_unjudged_decision(s); // a MAIL FROM without RSET after a transaction that never reached DATA
         s.begin_message(g_store->current());
         refresh_queue_id(ctx, s);
         s.envelope.auth_user = macro(ctx, "{auth_authen}");
@@ -427,6 +585,7 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         s.ensure_message();
         std::string rcpt = macro(ctx, "{rcpt_addr}");
         if (rcpt.empty() && argv) rcpt = strip_brackets(argv[0]);
+        if (auto done = ask_suppression_list(ctx, s, rcpt, argv ? argv[0] : nullptr)) return *done;
         s.envelope.rcpts.push_back(std::move(rcpt));
         return SMFIS_CONTINUE;
     });
@@ -498,7 +657,9 @@ sfsistat on_eom(SMFICTX* ctx) {
         } else {
             verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode, &times);
         }
-        const sfsistat status = apply(ctx, s, config, verdict);
+        const auto early = apply_rcpt_answers(ctx, s, verdict);
+        const sfsistat status = early ? *early : apply(ctx, s, config, verdict);
+        s.take_rcpt_verdicts(verdict);
 
         const auto done = Clock::now();
         g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
@@ -519,7 +680,10 @@ sfsistat on_eom(SMFICTX* ctx) {
 sfsistat on_abort(SMFICTX* ctx) {
     return guarded(ctx, Step::abort, [&] {
         // RSET or a dropped client: forget the message, keep the connection.
-        if (Session* s = session_of(ctx)) s->end_message();
+        if (Session* s = session_of(ctx)) {
+            write_unjudged_decision(*s);
+            s->end_message();
+        }
         return SMFIS_CONTINUE;
     });
 }
@@ -528,6 +692,7 @@ sfsistat on_close(SMFICTX* ctx) {
     return guarded(ctx, Step::close, [&] {
         std::unique_ptr<Session> s(session_of(ctx));
         smfi_setpriv(ctx, nullptr);
+        if (s) write_unjudged_decision(*s); // a client that left mid-transaction without an abort
         return SMFIS_CONTINUE;
     });
 }
@@ -565,7 +730,7 @@ bool milter_register(StateStore& store, DecisionLog& decisions) {
     smfiDesc desc{};
     desc.xxfi_name = k_name;
     desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_DELRCPT;
     desc.xxfi_connect = on_connect;
     desc.xxfi_helo = nullptr;
     desc.xxfi_envfrom = on_envfrom;

@@ -1,9 +1,11 @@
 // milter: the libmilter adapter. One Session per MTA connection; callbacks fill its Envelope and
-// MessageBuilder, EOM evaluates with the State pinned at MAIL FROM and applies the Verdict with smfi_* calls.
+// MessageBuilder, RCPT TO asks the suppression list (suppression_check) about each recipient, EOM evaluates
+// with the State pinned at MAIL FROM and applies the Verdict with smfi_* calls.
 // Called by libmilter's threads only (daemon.cpp registers it). No exception crosses into libmilter:
 // every callback answers with Config::on_error's status instead, and says why in the log.
 #pragma once
 
+#include "daemon/suppression_check.hpp"
 #include "presend/config.hpp"
 #include "presend/ruleset.hpp"
 
@@ -23,6 +25,9 @@ namespace presend::daemon {
 struct State {
     Config config;
     std::shared_ptr<const RuleSet> rules;
+    // The RCPT TO lookup of config.suppression; null for backend none. Shared with the next State when a
+    // reload leaves the section unchanged, so the store is not reopened for a rules change.
+    std::shared_ptr<SuppressionCheck> suppression;
 };
 
 class StateStore {

@@ -2,6 +2,8 @@
 // See presend/decision_log.hpp. Called from every milter thread at EOM; never throws from write().
 #include "presend/decision_log.hpp"
 
+#include "presend/suppression.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -25,13 +27,34 @@ double rounded_score(double score) {
     return std::round(score * 1000.0) / 1000.0;
 }
 
-// What happened to the message: the action taken, or in dry-run what would have happened. A dry-run
-// message can still be acted on when the filter failed (on_error); that is what happened then.
-std::string result_of(const Verdict& verdict) {
-    if (verdict.mode == Mode::enforce || verdict.action != Action::accept)
-        return std::string(to_string(verdict.action));
-    if (verdict.would_action == Action::accept) return "accept";
-    return "would_" + std::string(to_string(verdict.would_action));
+// What happened to the message (or a recipient): the action taken, or in dry-run what would have happened.
+// A dry-run message can still be acted on when the filter failed (on_error); that is what happened then.
+std::string result_of(Mode mode, Action action, Action would_action) {
+    if (mode == Mode::enforce || action != Action::accept) return std::string(to_string(action));
+    if (would_action == Action::accept) return "accept";
+    return "would_" + std::string(to_string(would_action));
+}
+
+// The recipients the suppression list refused or would refuse, and those it could not check; each key only
+// when it has entries, so the lines of the many messages that met neither stay as they were.
+void add_rcpt_verdicts(nlohmann::json& entry, const Verdict& verdict) {
+    auto suppressed = nlohmann::json::array();
+    auto errors = nlohmann::json::array();
+    for (const auto& r : verdict.rcpts) {
+        const std::string result = result_of(verdict.mode, r.action, r.would_action);
+        if (!r.store_error.empty())
+            errors.push_back({{"rcpt", r.rcpt}, {"error", r.store_error}, {"result", result}});
+        else
+            suppressed.push_back({{"rcpt", r.rcpt},
+                                  {"entry", r.entry},
+                                  {"domain_entry", r.domain_entry},
+                                  {"reason", r.reason},
+                                  {"scope", r.scope},
+                                  {"since", format_utc(r.since)},
+                                  {"result", result}});
+    }
+    if (!suppressed.empty()) entry["suppressed"] = std::move(suppressed);
+    if (!errors.empty()) entry["suppression_errors"] = std::move(errors);
 }
 
 // Opens path for the log; -1 with errno set on failure. "-" is stdout, "" is off (also -1, errno 0).
@@ -88,13 +111,14 @@ nlohmann::json decision_json(const Envelope& envelope, const std::string& messag
         {"score", rounded_score(verdict.score)},
         {"action", to_string(verdict.action)},
         {"would_action", to_string(verdict.would_action)},
-        {"result", result_of(verdict)},
+        {"result", result_of(verdict.mode, verdict.action, verdict.would_action)},
         {"mode", verdict.mode == Mode::enforce ? "enforce" : "dry-run"},
         {"notes", verdict.notes},
         {"rules_version", rules_version},
         {"latency_us", latency.count()},
     };
     if (total) entry["total_us"] = total->count();
+    add_rcpt_verdicts(entry, verdict);
     return entry;
 }
 

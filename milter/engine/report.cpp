@@ -151,6 +151,9 @@ struct Record {
     std::optional<double> latency_us;
     std::vector<HitRecord> hits;
     std::size_t hit_count = 0; // hits[0, hit_count) belong to this line
+    // The suppression list at RCPT TO: recipients refused (result "reject") or that would have been, and
+    // recipients it could not check.
+    std::uint64_t suppressed = 0, suppressed_refused = 0, suppression_errors = 0;
 
     void clear() {
         time.reset();
@@ -164,6 +167,7 @@ struct Record {
         has_action = has_would_action = has_mail_from = false;
         latency_us.reset();
         hit_count = 0;
+        suppressed = suppressed_refused = suppression_errors = 0;
     }
 };
 
@@ -178,13 +182,15 @@ enum class Field {
     would_action,
     mode,
     latency,
-    hits
+    hits,
+    suppressed,
+    suppression_errors
 };
 enum class HitField { other, rule, monitor };
-enum class Context { top, hits, hit, ignored };
+enum class Context { top, hits, hit, rcpts, rcpt, ignored };
 
 Field field_of(std::string_view key) {
-    static const std::array<std::pair<std::string_view, Field>, 10> k_fields = {{
+    static const std::array<std::pair<std::string_view, Field>, 12> k_fields = {{
         {"time", Field::time},
         {"queue_id", Field::queue_id},
         {"message_id", Field::message_id},
@@ -195,6 +201,8 @@ Field field_of(std::string_view key) {
         {"mode", Field::mode},
         {"latency_us", Field::latency},
         {"hits", Field::hits},
+        {"suppressed", Field::suppressed},
+        {"suppression_errors", Field::suppression_errors},
     }};
     for (const auto& [name, field] : k_fields)
         if (name == key) return field;
@@ -237,6 +245,11 @@ public:
     bool number_unsigned(json::number_unsigned_t value) { return number(static_cast<double>(value)); }
     bool number_float(json::number_float_t value, const json::string_t&) { return number(value); }
     bool string(json::string_t& value) {
+        if (in(Context::rcpt)) {
+            if (m_rcpt_kind == Field::suppressed && m_rcpt_result && value == "reject")
+                ++m_record.suppressed_refused;
+            return true;
+        }
         if (in(Context::hit)) {
             if (m_hit_field == HitField::rule) {
                 current_hit().rule.assign(value);
@@ -297,6 +310,10 @@ public:
             m_hit_field = HitField::other;
             return push(Context::hit);
         }
+        case Context::rcpts:
+            ++(m_rcpt_kind == Field::suppressed ? m_record.suppressed : m_record.suppression_errors);
+            m_rcpt_result = false;
+            return push(Context::rcpt);
         default:
             return push(Context::ignored);
         }
@@ -307,6 +324,10 @@ public:
         switch (m_stack.back()) {
         case Context::top:
             if (m_field == Field::hits) return push(Context::hits);
+            if (m_field == Field::suppressed || m_field == Field::suppression_errors) {
+                m_rcpt_kind = m_field;
+                return push(Context::rcpts);
+            }
             if (required(m_field)) return fail(wrong_type(m_field));
             return push(Context::ignored);
         case Context::hits:
@@ -323,6 +344,8 @@ public:
             m_hit_field = name == "rule"      ? HitField::rule
                           : name == "monitor" ? HitField::monitor
                                               : HitField::other;
+        else if (in(Context::rcpt))
+            m_rcpt_result = name == "result";
         return true;
     }
     bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& error) {
@@ -376,6 +399,8 @@ private:
     std::vector<Context> m_stack;
     Field m_field = Field::other;
     HitField m_hit_field = HitField::other;
+    Field m_rcpt_kind = Field::other; // which of the two recipient arrays is open
+    bool m_rcpt_result = false;       // the current recipient key is "result"
 };
 
 // ---- aggregation helpers ---------------------------------------------------------------------------------
@@ -571,6 +596,7 @@ struct Aggregator::State {
     std::vector<std::size_t> seen; // indexes of the first hit of each distinct rule in this line
 
     std::uint64_t lines = 0, messages = 0, malformed = 0, out_of_range = 0, would_block = 0;
+    std::uint64_t suppressed = 0, suppressed_refused = 0, suppression_errors = 0;
     std::vector<LineProblem> problems;
     std::vector<std::string> read_errors;
     std::optional<TimeMs> first, last;
@@ -598,6 +624,9 @@ struct Aggregator::State {
         const bool blocking = is_blocking(r.would_action);
         ++messages;
         would_block += blocking;
+        suppressed += r.suppressed;
+        suppressed_refused += r.suppressed_refused;
+        suppression_errors += r.suppression_errors;
         first = first ? std::min(*first, when) : when;
         last = last ? std::max(*last, when) : when;
 
@@ -704,6 +733,9 @@ Report Aggregator::finish(std::vector<std::string> inputs) {
     report.actions = by_severity(s.actions);
     report.would_actions = by_severity(s.would_actions);
     report.would_block = s.would_block;
+    report.suppressed = s.suppressed;
+    report.suppressed_refused = s.suppressed_refused;
+    report.suppression_errors = s.suppression_errors;
 
     for (auto& [rule, acc] : s.rules) {
         RuleStats stats{rule, acc.messages, acc.would_block, acc.monitor, std::move(acc.blocking)};
@@ -1008,6 +1040,11 @@ std::string render_text(const Report& r) {
             modes += (modes.empty() ? "" : ", ") + mode + " " + thousands(n);
         line("modes: " + modes);
     }
+    if (r.suppressed > 0 || r.suppression_errors > 0)
+        line("suppressed recipients " + thousands(r.suppressed) + " (refused " +
+             thousands(r.suppressed_refused) + ", would be refused " +
+             thousands(r.suppressed - r.suppressed_refused) + "), suppression store errors " +
+             thousands(r.suppression_errors));
     line("lines " + thousands(r.lines) + ", malformed " + thousands(r.malformed) +
          ", outside the time filter " + thousands(r.out_of_range));
     if (r.latency)
@@ -1101,6 +1138,7 @@ std::string render_text(const Report& r) {
 //   malformed_examples: [{file, line, reason}]   (the first few)   read_errors: [text]
 //   modes: {mode: n}             actions: {action: n} (taken)       would_actions: {action: n}
 //   would_block: n               (would-be verdict reject, tempfail, quarantine or discard)
+//   suppressed_recipients: {total, refused, would_refuse, store_errors}   (the suppression list at RCPT TO)
 //   rules: [{rule, messages, would_block, monitor, examples: [{message_id, queue_id, time, would_block}]}]
 //   tenants, sender_domains: {top: [{key, messages, would_block}], others: {keys, messages, would_block}}
 //   hourly: [{hour, messages, would_block}]     (every hour from first to last, UTC)
@@ -1148,6 +1186,10 @@ std::string render_json(const Report& r) {
     out["actions"] = ordered(r.actions);
     out["would_actions"] = ordered(r.would_actions);
     out["would_block"] = r.would_block;
+    out["suppressed_recipients"] = {{"total", r.suppressed},
+                                    {"refused", r.suppressed_refused},
+                                    {"would_refuse", r.suppressed - r.suppressed_refused},
+                                    {"store_errors", r.suppression_errors}};
     out["rules"] = ojson::array();
     for (const auto& rule : r.rules) {
         ojson examples = ojson::array();
@@ -1441,6 +1483,9 @@ std::string render_html(const Report& r) {
     card("total-would-block", thousands(r.would_block),
          "would block (" + percent(r.would_block, r.messages) + ")", " block");
     card("total-modes", modes.empty() ? "-" : modes, "mode");
+    card("total-suppressed", thousands(r.suppressed),
+         "suppressed recipients (" + thousands(r.suppressed_refused) + " refused, " +
+             thousands(r.suppression_errors) + " store errors)");
     if (r.latency)
         card("total-latency", millis(r.latency->p50_us) + " / " + millis(r.latency->p99_us),
              "latency p50 / p99");

@@ -103,6 +103,8 @@ struct Report {
     std::vector<std::pair<std::string, std::uint64_t>> actions;       // taken, mildest first
     std::vector<std::pair<std::string, std::uint64_t>> would_actions; // would be, mildest first
     std::uint64_t would_block = 0;
+    // Recipients the suppression list refused at RCPT TO or would have (dry-run), and those it could not check.
+    std::uint64_t suppressed = 0, suppressed_refused = 0, suppression_errors = 0;
     std::vector<RuleStats> rules;   // most would-block first, then most messages, then by id
     Ranking tenants;                // no tenant is "(none)"
     Ranking sender_domains;         // "<>" is "(null sender)"

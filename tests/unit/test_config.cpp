@@ -71,3 +71,46 @@ TEST_CASE("config errors name file, line and column") {
 TEST_CASE("a missing config file is a clear error") {
     CHECK_THROWS_WITH(load_config("/nonexistent/presend.yaml"), Catch::Contains("cannot read config file"));
 }
+
+TEST_CASE("the suppression section is read into Config; without it there is no list") {
+    TempDir dir;
+    CHECK(load_config(dir.write("none.yaml", "mode: enforce\n")).suppression.backend == "none");
+    const auto config = load_config(dir.write("presend.yaml", R"(mode: enforce
+suppression:
+  backend: redis
+  redis: {host: 127.0.0.1, port: 6380, timeout_ms: 50}
+  on_error: accept
+)"));
+    CHECK(config.suppression.backend == "redis");
+    CHECK(config.suppression.redis_port == 6380);
+    CHECK(config.suppression.redis_timeout_ms == 50);
+    CHECK(config.suppression.on_store_error == Action::accept);
+
+    const auto sqlite = load_config(dir.write("sqlite.yaml", "suppression:\n  path: lists/suppressed.db\n"));
+    CHECK(sqlite.suppression.backend == "sqlite");
+    CHECK(sqlite.suppression.path == dir.path() / "lists/suppressed.db");
+    CHECK(sqlite.suppression.on_store_error == Action::tempfail);
+    CHECK(sqlite.suppression != config.suppression);
+    CHECK(sqlite.suppression == load_config(dir.path() / "sqlite.yaml").suppression);
+}
+
+TEST_CASE("errors in the suppression section name file, line and column") {
+    TempDir dir;
+    auto error_of = [&](const std::string& yaml) {
+        const auto file = dir.write("presend.yaml", yaml);
+        try {
+            load_config(file);
+        } catch (const ConfigError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK_THAT(error_of("mode: enforce\nsuppression:\n  on_error: reject\n"),
+               Catch::Contains("presend.yaml:3:13: on_error: expected tempfail or accept"));
+    CHECK_THAT(error_of("suppression:\n  backend: sqlite\n  pth: x.db\n"),
+               Catch::Contains("presend.yaml:3:3: unknown key 'pth' (did you mean 'path'?)"));
+    CHECK_THAT(error_of("supression:\n  backend: sqlite\n"),
+               Catch::Contains("presend.yaml:1:1: unknown key 'supression' (did you mean 'suppression'?)"));
+    CHECK_THAT(error_of("suppression:\n  redis: {timeout_ms: 0}\n"),
+               Catch::Contains("presend.yaml:2:23: timeout_ms: expected a whole number from 1 to 10000"));
+}

@@ -236,3 +236,46 @@ TEST_CASE("an empty path turns the log off; an unopenable one throws") {
     CHECK_FALSE(off.write({{"n", 1}}));
     CHECK_THROWS_AS(DecisionLog("/nonexistent-dir/decisions.log"), std::system_error);
 }
+
+TEST_CASE("recipients the suppression list answered are recorded, refused or would-be, and store errors") {
+    Verdict verdict = sample_verdict(Mode::enforce);
+    presend::RcptVerdict refused;
+    refused.rcpt = "Gone@Example.net";
+    refused.action = refused.would_action = Action::reject;
+    refused.entry = "gone@example.net";
+    refused.reason = "hard_bounce";
+    refused.since = 1777593600; // 2026-05-01T00:00:00Z
+    presend::RcptVerdict unchecked;
+    unchecked.rcpt = "c@example.net";
+    unchecked.action = unchecked.would_action = Action::tempfail;
+    unchecked.store_error = "redis 127.0.0.1:6379: connect: Connection refused";
+    verdict.rcpts = {refused, unchecked};
+    const auto entry =
+        presend::decision_json(sample_envelope(), "", verdict, std::chrono::microseconds{1}, "v");
+    REQUIRE(entry.at("suppressed").size() == 1);
+    const auto& s = entry.at("suppressed")[0];
+    CHECK(s.at("rcpt") == "Gone@Example.net");
+    CHECK(s.at("entry") == "gone@example.net");
+    CHECK(s.at("domain_entry") == false);
+    CHECK(s.at("reason") == "hard_bounce");
+    CHECK(s.at("scope") == "");
+    CHECK(s.at("since") == "2026-05-01T00:00:00Z");
+    CHECK(s.at("result") == "reject");
+    REQUIRE(entry.at("suppression_errors").size() == 1);
+    CHECK(entry.at("suppression_errors")[0].at("rcpt") == "c@example.net");
+    CHECK(entry.at("suppression_errors")[0].at("result") == "tempfail");
+    CHECK(entry.at("suppression_errors")[0].at("error") == unchecked.store_error);
+
+    Verdict dry = sample_verdict(Mode::dry_run);
+    refused.action = Action::accept; // dry-run: accepted, would have been refused
+    refused.domain_entry = true;
+    refused.entry = "example.net";
+    refused.scope = "shop-42";
+    dry.rcpts = {refused};
+    const auto dry_entry =
+        presend::decision_json(sample_envelope(), "", dry, std::chrono::microseconds{1}, "v");
+    CHECK(dry_entry.at("suppressed")[0].at("result") == "would_reject");
+    CHECK(dry_entry.at("suppressed")[0].at("domain_entry") == true);
+    CHECK(dry_entry.at("suppressed")[0].at("scope") == "shop-42");
+    CHECK_FALSE(dry_entry.contains("suppression_errors"));
+}

@@ -485,3 +485,37 @@ TEST_CASE("an empty log gives an empty report, not an error") {
     CHECK(render_html(r).find("</html>") != std::string::npos);
     CHECK_THROWS_WITH(aggregate({(tmp.path / "absent.jsonl").string()}), Catch::Contains("absent.jsonl"));
 }
+
+TEST_CASE("suppressed recipients: refused, would be refused, and store errors, in every format") {
+    Aggregator a{Options{}};
+    a.add_line(at_six(R"("action":"accept","would_action":"accept","hits":[],"mode":"enforce",)"
+                      R"("suppressed":[{"rcpt":"a@x.example","reason":"hard_bounce","domain_entry":false,)"
+                      R"("result":"reject"},{"rcpt":"b@x.example","result":"reject"}]})"),
+               "t", 1);
+    a.add_line(at_six(R"("action":"accept","would_action":"accept","hits":[],"mode":"dry-run",)"
+                      R"("suppressed":[{"result":"would_reject","rcpt":"c@x.example"}],)"
+                      R"("suppression_errors":[{"rcpt":"d@x.example","error":"down","result":"accept"}]})"),
+               "t", 2);
+    a.add_line(
+        at_six(R"("action":"tempfail","would_action":"tempfail","hits":[],"notes":["ended-before-eom"],)"
+               R"("suppression_errors":[{"rcpt":"e@x.example","error":"down","result":"tempfail"}]})"),
+        "t", 3);
+    const Report r = a.finish({"t"});
+    CHECK(r.messages == 3);
+    CHECK(r.malformed == 0);
+    CHECK(r.suppressed == 3);
+    CHECK(r.suppressed_refused == 2);
+    CHECK(r.suppression_errors == 2);
+
+    CHECK_THAT(render_text(r), Catch::Contains("suppressed recipients 3 (refused 2, would be refused 1), "
+                                               "suppression store errors 2"));
+    const auto j = nlohmann::json::parse(render_json(r));
+    CHECK(j["suppressed_recipients"]["total"] == 3);
+    CHECK(j["suppressed_recipients"]["refused"] == 2);
+    CHECK(j["suppressed_recipients"]["would_refuse"] == 1);
+    CHECK(j["suppressed_recipients"]["store_errors"] == 2);
+    CHECK_THAT(render_html(r), Catch::Contains("id=\"total-suppressed\""));
+
+    // A log from before the suppression list: no line about it in the text report.
+    CHECK(render_text(whole_log()).find("suppressed recipients") == std::string::npos);
+}

@@ -1,0 +1,146 @@
+// suppression_check: see suppression_check.hpp. Called from milter.cpp's RCPT TO callback on libmilter's
+// threads, and from daemon.cpp when a config is loaded.
+#include "daemon/suppression_check.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace presend::daemon {
+
+namespace {
+
+std::string describe_config(const SuppressionConfig& config) {
+    if (config.backend == "redis")
+        return "redis://" + config.redis_host + ":" + std::to_string(config.redis_port) + "/" +
+               std::to_string(config.redis_db);
+    return config.backend + ":" + config.path.string();
+}
+
+// "hard_bounce" → "hard-bounce": the words read better in a reply a person sees.
+std::string reply_word(SuppressionReason reason) {
+    std::string word(to_string(reason));
+    for (char& c : word)
+        if (c == '_') c = '-';
+    return word;
+}
+
+std::string bracketed(std::string_view rcpt) {
+    if (!rcpt.empty() && rcpt.front() == '<') return std::string(rcpt);
+    return "<" + std::string(rcpt) + ">";
+}
+
+} // namespace
+
+std::string suppressed_reply(std::string_view rcpt, const SuppressionEntry& entry) {
+    const std::string date = format_utc(entry.created).substr(0, 10); // "2026-05-01"
+    return bracketed(rcpt) + ": recipient suppressed (" + reply_word(entry.reason) + " since " + date + ")";
+}
+
+void StoreErrorLog::failed(std::string_view rcpt, std::string_view error, Action answer,
+                           Clock::time_point now) {
+    std::lock_guard lock(m_mutex);
+    m_failing = true;
+    ++m_total;
+    m_last_error = std::string(error);
+    if (now < m_next_line) {
+        ++m_unlogged;
+        return;
+    }
+    if (m_unlogged > 0)
+        spdlog::error("suppression store {}: {} more lookups failed in the last {} s; recipients got {}",
+                      m_store, m_unlogged,
+                      std::chrono::duration_cast<std::chrono::seconds>(k_interval).count(),
+                      to_string(answer));
+    spdlog::error("suppression store {}: lookup of <{}> failed: {}; answering {} (further failures are "
+                  "summed up every {} s)",
+                  m_store, rcpt, error, to_string(answer),
+                  std::chrono::duration_cast<std::chrono::seconds>(k_interval).count());
+    m_unlogged = 0;
+    m_next_line = now + k_interval;
+}
+
+void StoreErrorLog::answered(Clock::time_point now) {
+    if (!m_failing) return;
+    std::lock_guard lock(m_mutex);
+    if (!m_failing) return;
+    spdlog::info("suppression store {}: answering again after {} failed lookups (last error: {})", m_store,
+                 m_total, m_last_error);
+    m_failing = false;
+    m_total = m_unlogged = 0;
+    m_next_line = now; // the next failure is news again
+}
+
+SuppressionCheck::SuppressionCheck(SuppressionConfig config)
+    : m_config(std::move(config)), m_describe(describe_config(m_config)), m_errors(m_describe) {}
+
+void SuppressionCheck::open() {
+    try {
+        store();
+        spdlog::info("suppression list: {}, on store error {}", m_describe,
+                     to_string(m_config.on_store_error));
+    } catch (const std::exception& e) {
+        spdlog::error("suppression list: {}; recipients get {} until it opens (tried again every {} s)",
+                      e.what(), to_string(m_config.on_store_error),
+                      std::chrono::duration_cast<std::chrono::seconds>(k_reopen_interval).count());
+    }
+}
+
+std::shared_ptr<const SuppressionStore> SuppressionCheck::store() {
+    std::lock_guard lock(m_mutex);
+    if (m_store) return m_store;
+    const auto now = Clock::now();
+    if (now < m_next_open) throw StoreError(m_open_error);
+    try {
+        m_store = open_suppression_store(m_config);
+        if (!m_store) throw StoreError("backend none has no store");
+        return m_store;
+    } catch (const std::exception& e) {
+        m_open_error = "cannot open " + m_describe + ": " + e.what();
+        m_next_open = now + k_reopen_interval;
+        throw StoreError(m_open_error);
+    }
+}
+
+RcptAnswer SuppressionCheck::check(std::string_view rcpt, std::string_view tenant, Mode mode) {
+    RcptAnswer answer;
+    std::optional<SuppressionEntry> entry;
+    try {
+        entry = store()->find(rcpt, tenant);
+        m_errors.answered(Clock::now());
+    } catch (const StoreError& e) {
+        // Enforce answers on_store_error. Dry-run never refuses a recipient for the list, so an unanswered
+        // lookup cannot change what happens to it: accepted, and recorded with what enforce would have done.
+        RcptVerdict verdict;
+        verdict.rcpt = std::string(rcpt);
+        verdict.would_action = m_config.on_store_error;
+        verdict.action = mode == Mode::enforce ? m_config.on_store_error : Action::accept;
+        verdict.store_error = e.what();
+        m_errors.failed(rcpt, e.what(), verdict.action, Clock::now());
+        if (verdict.action == Action::tempfail) {
+            answer.code = "451";
+            answer.xcode = "4.3.0";
+            answer.text = bracketed(rcpt) + ": suppression list unavailable, try again later";
+        }
+        answer.verdict = std::move(verdict);
+        return answer;
+    }
+    if (!entry) return answer;
+
+    RcptVerdict verdict;
+    verdict.rcpt = std::string(rcpt);
+    verdict.would_action = Action::reject;
+    verdict.action = mode == Mode::enforce ? Action::reject : Action::accept;
+    verdict.entry = entry->address_or_domain;
+    verdict.domain_entry = entry->is_domain;
+    verdict.reason = std::string(to_string(entry->reason));
+    verdict.scope = entry->scope;
+    verdict.since = entry->created;
+    if (verdict.action == Action::reject) {
+        answer.code = "550";
+        answer.xcode = "5.7.1";
+        answer.text = suppressed_reply(rcpt, *entry);
+    }
+    answer.verdict = std::move(verdict);
+    return answer;
+}
+
+} // namespace presend::daemon

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# suppress_rcpt: the suppression list at RCPT TO, through a real Postfix and the real daemon. One message to a
+# suppressed and a kept recipient: in enforce the suppressed one gets 550 5.7.1 naming the reason and date and
+# the kept one is delivered alone; a message whose every recipient is refused still leaves a decision line; in
+# dry-run both are delivered and the decision log records the would-be refusal. Mail from the sendmail
+# command has the suppressed recipient removed at end of message instead. Then against a private
+# redis-server: presend starts while Redis is down (recipients get 451 4.3.0), works once it is up, tempfails
+# again when it is killed (the client is told to retry: nothing is lost), and delivers unchecked with
+# on_error: accept. Finally `presend report` counts the suppressed recipients and the store errors.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+pf_setup "$(mktemp -d "${TMPDIR:-/tmp}/presend-it.XXXXXX")"
+REDIS_PID=""
+stop_redis() {
+    [ -n "$REDIS_PID" ] || return 0
+    kill -KILL "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+trap 'stop_redis; it_cleanup' EXIT
+
+CONF=$IT_WORKDIR/presend.yaml
+DB=$IT_WORKDIR/suppression.db
+TODAY=$(date -u +%F)
+GONE=gone@example.net
+KEPT=kept@example.net
+
+# write_config MODE SUPPRESSION-SECTION: the daemon's config file (read again on SIGHUP).
+write_config() {
+    cat >"$CONF" <<EOF
+mode: $1
+decision_log: $DECISIONS
+cache_dir: ""
+suppression:
+$2
+EOF
+}
+
+reload_ok() {
+    local before
+    before=$(log_count "$PRESEND_LOG" 'reload ok')
+    presend_reload
+    wait_log "$PRESEND_LOG" 'reload ok' $((before + 1)) 20 || fail "no 'reload ok' after SIGHUP"
+}
+
+# The smtp-sink copy of the last message, found by its unique envelope sender; its recipients, one a line.
+sink_file() { grep -lF "X-Mail-Args: <$LAST_FROM>" "$PF_SINK_DIR"/* 2>/dev/null | head -n 1 || true; }
+sink_rcpts() { sed -n 's/^X-Rcpt-Args: <\(.*\)>.*/\1/p' "$(sink_file)" | sort | tr '\n' ' '; }
+expect_sink_rcpts() {
+    wait_until "$k_deliver_timeout" eval '[ -n "$(sink_file)" ] && grep -q "from=<$LAST_FROM>" "$PF_LOG" && pf_wait_settled 1' ||
+        fail "message from $LAST_FROM was not delivered to smtp-sink"
+    [ "$(sink_rcpts)" = "$1" ] || fail "smtp-sink got the message for '$(sink_rcpts)', expected '$1'"
+    pass "delivered to the next hop for: $1"
+}
+
+# rcpt_reply ADDRESS: the server's reply to RCPT TO:<ADDRESS> in the last SMTP dialogue.
+rcpt_reply() {
+    awk -v rcpt="RCPT TO:<$1>" '$0 ~ /^ -> / { want = index($0, rcpt) > 0; next }
+        want && /^<(-|\*\*) / { sub(/^<(-|\*\*) +/, ""); print; exit }' "$LAST_SWAKS_LOG"
+}
+expect_rcpt_reply() {
+    local reply
+    reply=$(rcpt_reply "$1")
+    grep -qE -- "$2" <<<"$reply" || fail "RCPT TO:<$1> got '${reply:-no reply}', expected /$2/"
+    pass "RCPT TO:<$1>: $reply"
+}
+
+# suppressed_field INDEX KEY / error_field INDEX KEY: a key of the last message's decision line.
+decision_item() {
+    decision_field - >/dev/null
+    "$IT_PYTHON" -c 'import json, sys
+rec = json.loads(sys.stdin.read())
+items = rec.get(sys.argv[1], [])
+print(items[int(sys.argv[2])][sys.argv[3]] if int(sys.argv[2]) < len(items) else "(none)")' "$@" <<<"$(decision_json -)"
+}
+expect_item() {
+    local got
+    got=$(decision_item "$1" "$2" "$3")
+    [ "$got" = "$4" ] || fail "decision log: $1[$2].$3 is '$got', expected '$4' in: $(decision_json -)"
+    pass "decision log: $1[$2].$3=$4"
+}
+
+send_to() { SEND_TO=$1 send_mail "$FIXTURES/compliant_bulk.eml"; }
+
+# ---- SQLite, enforce -----------------------------------------------------------------------------------------
+"$PRESEND_BIN" suppress add --store "sqlite:$DB" --reason hard_bounce --source "integration test" "$GONE" >/dev/null
+write_config enforce "  backend: sqlite
+  path: $DB"
+presend_start --config "$CONF"
+wait_log "$PRESEND_LOG" "suppression list: sqlite:$DB" 1 10 || fail "the store was not opened at start"
+
+send_to "$GONE,$KEPT"
+expect_rcpt_reply "$GONE" "^550 5\.7\.1 <$GONE>: recipient suppressed \(hard-bounce since $TODAY\)$"
+expect_rcpt_reply "$KEPT" '^250 '
+expect_reply 250
+expect_sink_rcpts "$KEPT "
+expect_decision rcpt_count 1
+expect_item suppressed 0 rcpt "$GONE"
+expect_item suppressed 0 reason hard_bounce
+expect_item suppressed 0 scope ""
+expect_item suppressed 0 result reject
+expect_decision result accept
+
+# Every recipient refused: Postfix ends the transaction without DATA, and the decision line is still written.
+send_to "$GONE"
+expect_rcpt_reply "$GONE" '^550 5\.7\.1 '
+[ "$LAST_SWAKS_RC" -ne 0 ] || fail "swaks reported success although its only recipient was refused"
+expect_decision result reject
+expect_decision notes ended-before-eom
+expect_item suppressed 0 result reject
+grep -qF "<$GONE> suppressed: hard_bounce" "$PRESEND_LOG" || fail "no log line for the refused recipient"
+
+# The sendmail command: cleanup would defer the whole message for a refused RCPT, so the suppressed recipient
+# is removed at end of message instead; with no recipient left the message is refused.
+send_local_to() {
+    IT_SEQ=$((IT_SEQ + 1))
+    LAST_FROM=bounce+$IT_SEQ@example.com LAST_SWAKS_LOG=""
+    timeout "$k_smtp_timeout" sendmail -C "$PF_CONF" -f "$LAST_FROM" -- "$@" <"$FIXTURES/compliant_bulk.eml" ||
+        fail "sendmail -C $PF_CONF exited with status $?"
+}
+send_local_to "$GONE" "$KEPT"
+expect_sink_rcpts "$KEPT "
+expect_item suppressed 0 rcpt "$GONE"
+expect_item suppressed 0 result reject
+expect_decision rcpt_count 1
+send_local_to "$GONE"
+expect_decision result reject
+expect_decision notes every-recipient-suppressed
+grep -q 'milter configuration error' "$PF_LOG" && fail "Postfix logged a milter configuration error"
+pass "sendmail command: suppressed recipient removed, the others delivered"
+
+# ---- SQLite, dry-run (a reload; the unchanged suppression section keeps the store open) ---------------------
+write_config dry-run "  backend: sqlite
+  path: $DB"
+reload_ok
+send_to "$GONE,$KEPT"
+expect_rcpt_reply "$GONE" '^250 '
+expect_reply 250
+expect_sink_rcpts "$GONE $KEPT "
+expect_decision rcpt_count 2
+expect_item suppressed 0 rcpt "$GONE"
+expect_item suppressed 0 result would_reject
+[ "$(log_count "$PRESEND_LOG" 'suppression list: sqlite')" -eq 1 ] ||
+    fail "a reload with an unchanged suppression section reopened the store"
+pass "dry-run: both delivered, the would-be refusal recorded"
+
+# ---- Redis ---------------------------------------------------------------------------------------------------
+command -v redis-server >/dev/null || skip "redis-server not installed (run contrib/bootstrap); the SQLite part passed"
+REDIS_PORT=$(free_ports 1)
+write_config enforce "  backend: redis
+  redis: {host: 127.0.0.1, port: $REDIS_PORT, timeout_ms: 200}
+  on_error: tempfail"
+
+# Started while Redis is down: presend runs, and recipients are told to retry.
+presend_stop
+presend_start --config "$CONF"
+send_to "$GONE,$KEPT"
+expect_rcpt_reply "$GONE" "^451 4\.3\.0 <$GONE>: suppression list unavailable"
+expect_rcpt_reply "$KEPT" '^451 4\.3\.0 '
+expect_decision result tempfail
+expect_item suppression_errors 1 rcpt "$KEPT"
+expect_item suppression_errors 1 result tempfail
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$IT_WORKDIR" >"$IT_WORKDIR/redis.log" 2>&1 &
+REDIS_PID=$!
+wait_until "$k_start_timeout" port_listening "$REDIS_PORT" || fail "redis-server did not listen on $REDIS_PORT"
+timeout 30 "$PRESEND_BIN" suppress add --store "redis://127.0.0.1:$REDIS_PORT" --reason complaint "$GONE" >/dev/null
+sleep 1 # after a failure the store fails fast for half a second before it tries to reconnect
+send_to "$GONE,$KEPT"
+expect_rcpt_reply "$GONE" "^550 5\.7\.1 <$GONE>: recipient suppressed \(complaint since $TODAY\)$"
+expect_reply 250
+expect_sink_rcpts "$KEPT "
+expect_item suppressed 0 reason complaint
+grep -q 'suppression store redis://.*answering again' "$PRESEND_LOG" || fail "no 'answering again' log line"
+
+# Redis dies mid-run: each recipient gets 451 4.3.0 within the timeout; Postfix keeps nothing, the client
+# keeps the message and retries.
+stop_redis
+for _ in 1 2 3; do
+    send_to "$GONE,$KEPT"
+    expect_rcpt_reply "$GONE" '^451 4\.3\.0 '
+    expect_rcpt_reply "$KEPT" '^451 4\.3\.0 '
+done
+expect_decision result tempfail
+failures=$(log_count "$PRESEND_LOG" 'lookup of <.*> failed')
+[ "$failures" -le 2 ] || fail "store errors were logged one line per recipient ($failures lines)"
+pass "store errors logged rate-limited: $failures lines for 8 failed lookups"
+
+# on_error: accept: mail flows unchecked while the store is down.
+write_config enforce "  backend: redis
+  redis: {host: 127.0.0.1, port: $REDIS_PORT, timeout_ms: 200}
+  on_error: accept"
+reload_ok
+send_to "$GONE,$KEPT"
+expect_rcpt_reply "$GONE" '^250 '
+expect_reply 250
+expect_sink_rcpts "$GONE $KEPT "
+expect_item suppression_errors 0 result accept
+
+# ---- the report --------------------------------------------------------------------------------------------
+presend_stop
+report=$("$PRESEND_BIN" report "$DECISIONS")
+grep -qE 'suppressed recipients 6 \(refused 5, would be refused 1\), suppression store errors [0-9]+' <<<"$report" ||
+    fail "presend report does not count the suppressed recipients: $report"
+pass "report: $(grep 'suppressed recipients' <<<"$report")"
