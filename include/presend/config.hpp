@@ -2,6 +2,7 @@
 // Loaded at start and on SIGHUP by the daemon; command-line flags override it (cli/serve_command.cpp).
 #pragma once
 
+#include "presend/tenant.hpp"
 #include "presend/verdict.hpp"
 
 #include <cstddef>
@@ -29,6 +30,14 @@ struct Config {
     std::string log_level = "info"; // trace, debug, info, warn, error
     std::string log_target = "stderr"; // stderr | syslog
     int milter_timeout_s = 300;        // libmilter I/O timeout with the MTA
+
+    // Tenants (docs/tenants.md): who a message belongs to, its class, and the consent attestation it needs.
+    MessageClass default_class = MessageClass::bulk; // of a message no tenant selects
+    AttestationSettings attestation;
+    std::vector<Tenant> tenants; // in file order: the first match owns a message
+
+    // Attestation is on when some tenant has a key: without one no token can be verified.
+    bool attestation_enabled() const;
 };
 
 // A config file error, already formatted as "file:line:column: message".

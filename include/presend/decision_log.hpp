@@ -18,7 +18,8 @@ namespace presend {
 
 // The decision record: time, queue_id, client_addr, auth_user, mail_from, rcpt_count, message_id, hits,
 // score, action (taken), would_action, result, mode, notes, rules_version, latency_us (from EOM start),
-// and total_us (from MAIL FROM) when given.
+// and total_us (from MAIL FROM) when given; tenant, class and attestation {tenant, list, basis} when the
+// verdict has them.
 // result is the action taken in enforce; in dry-run "accept" or "would_<action>".
 nlohmann::json decision_json(const Envelope& envelope, const std::string& message_id, const Verdict& verdict,
                              std::chrono::microseconds latency, std::string_view rules_version,

@@ -74,6 +74,9 @@ struct Rule {
     std::optional<Action> action;
     bool monitor = false;
     std::vector<Example> examples;
+
+    std::string ruleset; // the stem of its file ("10-bulk-headers"), what tenants' rulesets name
+    std::optional<MessageClass> applies_to; // unset: every message; else only messages of that class
 };
 
 // Score thresholds: the total score of the (non-monitor) hits maps to an action.

@@ -2,6 +2,7 @@
 // either the whole Config is returned or ConfigError names the first problem with file:line:column.
 #include "presend/config.hpp"
 
+#include "engine/tenant_config.hpp"
 #include "engine/yaml_util.hpp"
 
 #include <cctype>
@@ -68,10 +69,10 @@ Config load_config(const std::filesystem::path& path) {
     if (root.IsNull()) return config; // an empty file means all defaults
     if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");
 
-    yaml::check_keys(
-        root,
-        {"socket", "mode", "rules_dir", "cache_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter"},
-        [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
+    yaml::check_keys(root,
+                     {"socket", "mode", "rules_dir", "cache_dir", "decision_log", "on_error", "dry_run_tag",
+                      "limits", "log", "milter", "default_class", "attestation", "tenants"},
+                     [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
 
     if (auto n = root["socket"]) {
         config.socket = string_value(file, n, "socket");
@@ -145,6 +146,7 @@ Config load_config(const std::filesystem::path& path) {
             config.milter_timeout_s = static_cast<int>(*value);
         }
     }
+    parse_tenant_config(root, file, config);
     return config;
 }
 

@@ -70,6 +70,17 @@ Verdict decide(const RuleSet& rules, std::vector<Hit> hits, Mode mode) {
     return verdict;
 }
 
+Verdict judge(const RuleSet& rules, const ParsedMessage& message, const Envelope& envelope,
+              const MessageContext& context, Mode mode) {
+    Verdict verdict = decide(rules, inspect(rules, message, envelope, context), context.mode.value_or(mode));
+    verdict.notes.assign(message.facts.begin(), message.facts.end());
+    verdict.notes.insert(verdict.notes.end(), context.notes.begin(), context.notes.end());
+    verdict.tenant = context.tenant;
+    verdict.message_class = context.message_class;
+    verdict.consent = context.consent;
+    return verdict;
+}
+
 Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode) {
     const ParsedMessage message = parse_message(raw);
     Verdict verdict = decide(rules, inspect(rules, message, envelope), mode);

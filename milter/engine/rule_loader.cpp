@@ -46,16 +46,30 @@ constexpr std::uintmax_t k_max_rule_file_bytes = 16u << 20;
 constexpr std::size_t k_max_phrases_per_rule = 200000;
 
 const std::initializer_list<std::string_view> k_rule_keys{
-    "id",     "description", "reply", "score",     "action",         "mode",          "examples",
-    "target", "absent",      "flags", "min_count", "header_present", "header_absent", "header_matches",
-    "check",  "require",     "regex", "phrases",   "phrases_file",   "all",           "any",
-    "not",    "fact"};
+    "id",     "description", "reply",     "score",     "action",         "mode",          "examples",
+    "target", "absent",      "flags",     "min_count", "header_present", "header_absent", "header_matches",
+    "check",  "require",     "regex",     "phrases",   "phrases_file",   "all",           "any",
+    "not",    "fact",        "applies_to"};
 const std::initializer_list<std::string_view> k_condition_keys{
     "header_present", "header_absent", "header_matches", "check", "fact", "regex", "all", "any", "not"};
 // What the MIME parser reports about a message (mime_parser.cpp); a fact rule naming another can never fire.
-const std::initializer_list<std::string_view> k_facts{"malformed-mime", "bad-charset",      "too-many-parts",
-                                                      "mime-too-deep",  "html-too-complex", "parse-error",
-                                                      "oversize"};
+// The consent and sender facts come from the tenant checks (engine/consent.cpp, engine/sender_auth.cpp).
+const std::initializer_list<std::string_view> k_facts{"malformed-mime",
+                                                      "bad-charset",
+                                                      "too-many-parts",
+                                                      "mime-too-deep",
+                                                      "html-too-complex",
+                                                      "parse-error",
+                                                      "oversize",
+                                                      "consent-missing",
+                                                      "consent-malformed",
+                                                      "consent-bad-signature",
+                                                      "consent-expired",
+                                                      "consent-tenant-mismatch",
+                                                      "consent-basis-not-allowed",
+                                                      "consent-domain-mismatch",
+                                                      "sender-domain-not-allowed",
+                                                      "from-not-aligned"};
 
 class Loader {
   public:
@@ -241,6 +255,7 @@ void Loader::load_rule(const YAML::Node& node) {
     }
     Rule rule;
     rule.pos = yaml::position(m_file, node);
+    rule.ruleset = m_path.stem().string();
     if (auto id = yaml::as_string(node["id"]); id && !id->empty()) {
         rule.id = *id;
         const bool valid = std::all_of(rule.id.begin(), rule.id.end(), [](unsigned char c) {
@@ -282,6 +297,13 @@ void Loader::load_rule(const YAML::Node& node) {
         if (!action)
             error(a, rule.id, "action: expected one of accept, tag, quarantine, tempfail, reject, discard");
         rule.action = action;
+    }
+    if (auto a = node["applies_to"]) {
+        const auto text = yaml::as_string(a).value_or("");
+        if (text != "all") {
+            rule.applies_to = parse_message_class(text);
+            if (!rule.applies_to) error(a, rule.id, "applies_to: expected bulk, transactional or all");
+        }
     }
     if (auto m = node["mode"]) {
         auto mode = yaml::as_string(m).value_or("");
