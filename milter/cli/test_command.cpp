@@ -31,7 +31,10 @@ void add_test_command(CLI::App& app, int* exit_code) {
             for (const auto& example : rule.examples) {
                 ++n;
                 const std::string raw = example.file.empty() ? example.text : read_file(example.file.string());
-                const auto hits = inspect(*rules, parse_message(raw), Envelope{});
+                // A rule for one class is tried on messages of that class.
+                MessageContext context;
+                context.message_class = rule.applies_to.value_or(MessageClass::bulk);
+                const auto hits = inspect(*rules, parse_message(raw), Envelope{}, context);
                 const auto hit = std::find_if(hits.begin(), hits.end(), [&](const Hit& h) { return h.rule == rule.id; });
                 const bool fired = hit != hits.end();
                 const std::string label = std::string(example.expect_match ? "match" : "no_match") + " example " +

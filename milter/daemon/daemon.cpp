@@ -103,6 +103,8 @@ std::shared_ptr<const State> load_state(const DaemonOptions& options) {
     for (const auto& d : result.diagnostics)
         if (d.warning) spdlog::warn("{}", d.str());
     if (!result.ok()) throw RulesError(join_errors(result.diagnostics));
+    if (auto error = check_tenant_rulesets(state->config.tenants, *result.rules); !error.empty())
+        throw ConfigError(error);
     state->rules = std::move(result.rules);
     return state;
 }

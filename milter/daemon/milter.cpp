@@ -1,4 +1,4 @@
-// milter: libmilter callbacks → Session → evaluate() → smfi_* calls and a decision log line.
+// milter: libmilter callbacks → Session → parse_message, message_context, judge → smfi_* calls, decision log.
 // See milter.hpp. Each xxfi_* function is a trampoline: guarded() runs the real step and turns any
 // exception into Config::on_error's status. Header callbacks may be "no reply" (SMFIP_NR_HDR): a failure
 // there is remembered and answered at EOM.
@@ -326,6 +326,23 @@ sfsistat apply(SMFICTX* ctx, const Session& s, const Config& config, const Verdi
     return SMFIS_ACCEPT;
 }
 
+// Headers the platform set for presend alone, removed before relay: the attestation once judged
+// (attestation.strip) and the tenant's selector header (strip_header). In dry-run too: this is
+// configuration, not a verdict.
+void strip_headers(SMFICTX* ctx, const Config& config, const MessageContext& context,
+                   const ParsedMessage& message) {
+    auto strip = [&](const std::string& name) {
+        // Highest index first, so the indexes of the remaining ones do not move.
+        for (auto i = message.header_count(name); i > 0; --i)
+            check(smfi_chgheader(ctx, const_cast<char*>(name.c_str()), static_cast<int>(i), nullptr),
+                  "smfi_chgheader");
+    };
+    if (config.attestation.strip) strip(config.attestation.header);
+    if (const Tenant* tenant = find_tenant(config.tenants, context.tenant);
+        tenant && tenant->selectors.header && tenant->selectors.header->strip)
+        strip(tenant->selectors.header->name);
+}
+
 // Past max_message_bytes only the headers were judged; the verdict is at least on_oversize.
 void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
     verdict.notes.push_back("oversize");
@@ -483,18 +500,20 @@ sfsistat on_eom(SMFICTX* ctx) {
         const State& state = *s.state;
         const Config& config = state.config;
 
-        Verdict verdict;
-        if (s.builder.oversize()) {
+        const bool oversize = s.builder.oversize();
+        if (oversize)
             spdlog::info("{}: message of {} bytes is over max_message_bytes {}: judging its headers only, "
                          "at least {}",
                          queue_id_of(&s), s.builder.seen_bytes(), config.max_message_bytes,
                          to_string(config.on_oversize));
-            verdict = evaluate(*state.rules, s.envelope, s.builder.headers_only(), config.mode);
-            apply_oversize(verdict, config, s.builder);
-        } else {
-            verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode);
-        }
+        const ParsedMessage message =
+            parse_message(oversize ? s.builder.headers_only() : s.builder.message());
+        // The tenant is chosen with the headers known, so header selectors work; its mode decides.
+        const MessageContext context = message_context(config, s.envelope, message);
+        Verdict verdict = judge(*state.rules, message, s.envelope, context, config.mode);
+        if (oversize) apply_oversize(verdict, config, s.builder);
         const sfsistat status = apply(ctx, s, config, verdict);
+        if (status == SMFIS_ACCEPT) strip_headers(ctx, config, context, message);
 
         const auto done = Clock::now();
         g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
