@@ -13,6 +13,7 @@
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
@@ -93,6 +94,14 @@ std::string join_errors(const std::vector<Diagnostic>& diagnostics) {
     if (errors > shown) out += "; and " + std::to_string(errors - shown) + " more";
     if (out.empty()) out = "rules did not load (no diagnostic given)";
     return out;
+}
+
+// "2 tenants, attestation on for 1": what the start and reload lines say about tenants.
+std::string tenants_summary(const Config& config) {
+    const auto keyed = std::count_if(config.tenants.begin(), config.tenants.end(),
+                                     [](const Tenant& t) { return !t.keys.empty(); });
+    return std::to_string(config.tenants.size()) + " tenants, attestation " +
+           (keyed ? "on for " + std::to_string(keyed) : std::string("off"));
 }
 
 // Config and rules, or an exception (ConfigError, RulesError) that says why. No side effects but warnings.
@@ -237,9 +246,10 @@ class ControlThread {
                          was.socket, was.log_target);
         if (now.log_level != was.log_level) spdlog::set_level(spdlog::level::from_str(now.log_level));
         m_store.replace(next);
-        spdlog::info("reload ok: rules {} ({} rules) from {}, mode {}, pattern databases {} cached / {} compiled",
-                     next->rules->version, next->rules->rules.size(), next->rules->dir.string(),
-                     to_string(now.mode), next->rules->databases_from_cache, next->rules->databases_compiled);
+        spdlog::info(
+            "reload ok: rules {} ({} rules) from {}, mode {}, pattern databases {} cached / {} compiled, {}",
+            next->rules->version, next->rules->rules.size(), next->rules->dir.string(), to_string(now.mode),
+            next->rules->databases_from_cache, next->rules->databases_compiled, tenants_summary(now));
     }
 
     const DaemonOptions& m_options;
@@ -313,10 +323,10 @@ void drain() {
         worker_exit(k_exit_config);
     }
     spdlog::info("presend {} listening on {}, mode {}, rules {} version {} ({} rules, pattern databases {} "
-                 "cached / {} compiled)",
+                 "cached / {} compiled), {}",
                  PRESEND_VERSION, config.socket, to_string(config.mode), state->rules->dir.string(),
                  state->rules->version, state->rules->rules.size(), state->rules->databases_from_cache,
-                 state->rules->databases_compiled);
+                 state->rules->databases_compiled, tenants_summary(config));
 
     int rc;
     {
