@@ -50,6 +50,10 @@ struct Example {
     std::string text;          // an inline message, or
     std::filesystem::path file; // an .eml file, relative to the rule file
     SourcePos pos;
+    // The message is judged as if the tenant checks had reported these facts (consent-missing, ...):
+    // what a fact rule needs, without keys and signed tokens in the rules directory.
+    std::vector<std::string> facts;
+    std::optional<MessageClass> message_class; // unset: the rule's applies_to, else bulk
 };
 
 struct Rule {

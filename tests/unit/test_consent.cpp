@@ -392,3 +392,39 @@ TEST_CASE("an imposed tenant (presend check --tenant) must exist in the config")
     options.tenant = "nobody";
     CHECK_THROWS_AS(f.judge_raw("", "compliant.eml", options), std::invalid_argument);
 }
+
+TEST_CASE("rule examples may give tenant facts and a message class; unknown ones are errors") {
+    TempDir dir;
+    dir.write("r.yaml", R"(rules:
+  - id: c
+    description: x
+    fact: consent-expired
+    action: reject
+    examples:
+      match: [{text: "Subject: x\n\nbody\n", facts: [consent-expired], class: transactional}]
+)");
+    auto result = load_rules(dir.path());
+    REQUIRE(result.ok());
+    const auto& example = result.rules->find("c")->examples.at(0);
+    CHECK(example.facts == std::vector<std::string>{"consent-expired"});
+    CHECK(example.message_class == MessageClass::transactional);
+    CHECK(example.text == "Subject: x\n\nbody\n");
+
+    TempDir bad;
+    bad.write("r.yaml", R"(rules:
+  - id: c
+    description: x
+    fact: consent-expired
+    action: reject
+    examples:
+      match: [{text: "x", facts: [consent-expird], class: bulky, tenant: acme}]
+)");
+    auto failed = load_rules(bad.path());
+    REQUIRE_FALSE(failed.ok());
+    std::string all;
+    for (const auto& d : failed.diagnostics)
+        all += d.str() + "\n";
+    CHECK(all.find("unknown key 'tenant'") != std::string::npos);
+    CHECK(all.find("unknown fact 'consent-expird' (did you mean 'consent-expired'?)") != std::string::npos);
+    CHECK(all.find("class: expected bulk or transactional") != std::string::npos);
+}
