@@ -3,6 +3,7 @@
 #pragma once
 
 #include "presend/suppression.hpp"
+#include "presend/tenant.hpp"
 #include "presend/verdict.hpp"
 
 #include <cstddef>
@@ -49,6 +50,14 @@ struct Config {
 
     // The list of recipients refused at RCPT TO (docs/suppression.md); backend "none" without the section.
     SuppressionConfig suppression;
+
+    // Tenants (docs/tenants.md): who a message belongs to, its class, and the consent attestation it needs.
+    MessageClass default_class = MessageClass::bulk; // of a message no tenant selects
+    AttestationSettings attestation;
+    std::vector<Tenant> tenants; // in file order: the first match owns a message
+
+    // Attestation is on when some tenant has a key: without one no token can be verified.
+    bool attestation_enabled() const;
 };
 
 // A config file error, already formatted as "file:line:column: message".

@@ -18,9 +18,10 @@ namespace presend {
 
 // The decision record: time, queue_id, client_addr, auth_user, mail_from, rcpt_count, message_id, hits,
 // score, action (taken), would_action, result, mode, notes, rules_version, latency_us (from EOM start),
-// and total_us (from MAIL FROM) when given; suppressed (recipients the suppression list refused or would
-// refuse: rcpt, entry, domain_entry, reason, scope, since, result) and suppression_errors (recipients the store
-// could not check: rcpt, error, result) when there are any.
+// and total_us (from MAIL FROM) when given; tenant, class and attestation {tenant, list, basis} when the
+// verdict has them; suppressed (recipients the suppression list refused or would refuse: rcpt, entry,
+// domain_entry, reason, scope, since, result) and suppression_errors (recipients the store could not
+// check: rcpt, error, result) when there are any.
 // result is the action taken in enforce; in dry-run "accept" or "would_<action>".
 nlohmann::json decision_json(const Envelope& envelope, const std::string& message_id, const Verdict& verdict,
                              std::chrono::microseconds latency, std::string_view rules_version,

@@ -2,6 +2,7 @@
 // Thread-safe: a RuleSet is immutable; per-scan Hyperscan scratch comes from the RuleSet's pool.
 #pragma once
 
+#include "presend/config.hpp"
 #include "presend/envelope.hpp"
 #include "presend/message.hpp"
 #include "presend/ruleset.hpp"
@@ -9,7 +10,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace presend {
 
@@ -21,18 +27,56 @@ struct ParseLimits {
 // Raw RFC 5322 message (CRLF or LF) → ParsedMessage. Malformed input gives facts, never an exception.
 ParsedMessage parse_message(std::string_view raw, const ParseLimits& limits = {});
 
-// Runs every rule of the set; returns the hits in rule order.
-std::vector<Hit> inspect(const RuleSet& rules, const ParsedMessage& message, const Envelope& envelope);
+// What the engine knows of a message besides its content: whose it is, its class, and what the tenant
+// checks found. The default is no tenant and bulk: every rule applies, no consent or sender facts.
+struct MessageContext {
+    std::string tenant; // id of the tenant that owns the message; empty: none
+    MessageClass message_class = MessageClass::bulk;
+    std::optional<Mode> mode;                         // the tenant's own mode
+    std::optional<std::vector<std::string>> rulesets; // the tenant's rule files (stems); unset: all
+    // Facts of the tenant checks: "consent-missing" → {"header:X-Consent-Attestation", "no header"}.
+    // `fact:` rules see them like the MIME parser's facts, with this target and detail in their hits.
+    struct Fact {
+        std::string target;
+        std::string detail;
+    };
+    std::map<std::string, Fact> facts;
+    std::optional<ConsentRecord> consent; // the attestation that verified
+    std::vector<std::string> notes;       // for the decision log: "no-tenant"
+};
+
+// What `presend check` and tests may impose instead of what the config would select.
+struct ContextOptions {
+    std::optional<std::string> tenant; // this tenant id (must exist in the config), not select_tenant()'s
+    std::optional<MessageClass> message_class;
+    std::optional<std::int64_t> now; // Unix seconds for token validity; unset: the clock
+};
+
+// Selects the tenant (select_tenant over the envelope and headers), its class, and runs the consent
+// (bulk mail of a tenant with a key) and sender-authorization checks. Throws std::invalid_argument for an
+// options.tenant the config does not define, std::runtime_error only when OpenSSL fails.
+MessageContext message_context(const Config& config, const Envelope& envelope, const ParsedMessage& message,
+                               const ContextOptions& options = {});
+
+// Runs every rule of the set that applies to the context (its class and the tenant's rulesets); returns
+// the hits in rule order.
+std::vector<Hit> inspect(const RuleSet& rules, const ParsedMessage& message, const Envelope& envelope,
+                         const MessageContext& context = {});
 
 // Hits + policy + mode → Verdict. In dry-run the applied action is accept; would_action keeps the verdict.
 Verdict decide(const RuleSet& rules, std::vector<Hit> hits, Mode mode);
 
-// Time spent in each stage of one evaluate(), for the daemon's latency metrics.
+// Time spent in each stage of one message, for the daemon's latency metrics.
 struct StageTimes {
     std::chrono::microseconds parse{0}, inspect{0}, decide{0};
 };
 
-// parse + inspect + decide; times, when given, receives how long each took.
+// inspect + decide in the context's mode (else mode), with the message's facts as notes and the context's
+// tenant, class and consent recorded in the verdict. times, when given, receives inspect and decide.
+Verdict judge(const RuleSet& rules, const ParsedMessage& message, const Envelope& envelope,
+              const MessageContext& context, Mode mode, StageTimes* times = nullptr);
+
+// parse + inspect + decide, without tenants; times, when given, receives how long each took.
 Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode,
                  StageTimes* times = nullptr);
 

@@ -50,6 +50,10 @@ struct Example {
     std::string text;          // an inline message, or
     std::filesystem::path file; // an .eml file, relative to the rule file
     SourcePos pos;
+    // The message is judged as if the tenant checks had reported these facts (consent-missing, ...):
+    // what a fact rule needs, without keys and signed tokens in the rules directory.
+    std::vector<std::string> facts;
+    std::optional<MessageClass> message_class; // unset: the rule's applies_to, else bulk
 };
 
 struct Rule {
@@ -74,6 +78,9 @@ struct Rule {
     std::optional<Action> action;
     bool monitor = false;
     std::vector<Example> examples;
+
+    std::string ruleset; // the stem of its file ("10-bulk-headers"), what tenants' rulesets name
+    std::optional<MessageClass> applies_to; // unset: every message; else only messages of that class
 };
 
 // Score thresholds: the total score of the (non-monitor) hits maps to an action.

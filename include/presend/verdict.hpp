@@ -23,6 +23,13 @@ enum class Mode { enforce, dry_run };
 std::string_view to_string(Mode mode);
 std::optional<Mode> parse_mode(std::string_view text);
 
+// bulk: newsletters and campaigns, where the bulk-sender rules and consent apply; transactional:
+// receipts and password resets, which skip rules marked `applies_to: bulk`.
+enum class MessageClass { bulk, transactional };
+
+std::string_view to_string(MessageClass message_class);
+std::optional<MessageClass> parse_message_class(std::string_view text);
+
 struct Hit {
     std::string rule;          // rule id
     std::string target;        // what was inspected: "header:List-Unsubscribe", "subject", "body"...
@@ -48,6 +55,13 @@ struct RcptVerdict {
     std::string store_error; // not empty: the store could not answer, and this is why
 };
 
+// The consent attestation that let a message through (docs/attestation.md), for audits.
+struct ConsentRecord {
+    std::string tenant; // t=
+    std::string list;   // l=
+    std::string basis;  // b=
+};
+
 struct Verdict {
     Action action = Action::accept;       // what is applied (always accept or tag in dry-run)
     Action would_action = Action::accept; // what the rules ask for, whatever the mode
@@ -57,6 +71,9 @@ struct Verdict {
     std::string reply;                    // text for reject/tempfail replies
     std::vector<std::string> notes;       // facts worth logging: "oversize", "malformed-mime"...
     std::vector<RcptVerdict> rcpts;       // the suppression list's answers at RCPT TO, in RCPT order
+    std::string tenant;                   // the tenant the message belongs to; empty: none selected it
+    std::optional<MessageClass> message_class; // set when judged with a MessageContext
+    std::optional<ConsentRecord> consent;      // the valid attestation, when one was judged
 };
 
 } // namespace presend

@@ -1,5 +1,6 @@
-// check_command: `presend check [--rules DIR] [--format text|json] [--explain] FILE.eml...` gives the
-// verdict the daemon would give each message (enforce mode), with the same engine, offline.
+// check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml...`
+// gives the verdict the daemon would give each message (enforce mode), with the same engine, offline.
+// The envelope flags select the tenant as the daemon would; --tenant and --class impose them instead.
 #include "cli/commands.hpp"
 #include "cli/rules_option.hpp"
 
@@ -16,6 +17,12 @@ namespace {
 
 struct CheckOptions {
     std::string rules_dir;
+    std::string config_file;
+    Envelope envelope;
+    std::string tenant;
+    std::string message_class;
+    std::int64_t now = 0;
+    CLI::Option* now_option = nullptr;
     std::string format = "text";
     bool explain = false;
     std::vector<std::string> files;
@@ -31,20 +38,35 @@ nlohmann::json to_json(const std::string& file, const ParsedMessage& message, co
                         {"action", hit.action ? std::string(to_string(*hit.action)) : ""},
                         {"monitor", hit.monitor}});
     const Header* id = message.header("Message-ID");
-    return {{"file", file},
-            {"verdict", to_string(verdict.would_action)},
-            {"score", verdict.score},
-            {"reply", verdict.would_action == Action::reject || verdict.would_action == Action::tempfail
-                          ? verdict.reply
-                          : ""},
-            {"message_id", id ? id->raw_value : ""},
-            {"hits", hits},
-            {"notes", verdict.notes}};
+    nlohmann::json out = {
+        {"file", file},
+        {"verdict", to_string(verdict.would_action)},
+        {"score", verdict.score},
+        {"reply", verdict.would_action == Action::reject || verdict.would_action == Action::tempfail
+                      ? verdict.reply
+                      : ""},
+        {"message_id", id ? id->raw_value : ""},
+        {"hits", hits},
+        {"notes", verdict.notes},
+        {"tenant", verdict.tenant},
+        {"class", verdict.message_class ? to_string(*verdict.message_class) : ""}};
+    if (verdict.consent)
+        out["attestation"] = {{"tenant", verdict.consent->tenant},
+                              {"list", verdict.consent->list},
+                              {"basis", verdict.consent->basis}};
+    return out;
 }
 
 void print_text(const std::string& file, const Verdict& verdict, const RuleSet& rules, bool explain) {
     std::printf("%s: %s (score %.1f)\n", file.c_str(), std::string(to_string(verdict.would_action)).c_str(),
                 verdict.score);
+    if (!verdict.tenant.empty())
+        std::printf("  tenant: %s (%s, %s)\n", verdict.tenant.c_str(),
+                    std::string(to_string(verdict.message_class.value_or(MessageClass::bulk))).c_str(),
+                    std::string(to_string(verdict.mode)).c_str());
+    if (verdict.consent)
+        std::printf("  attestation: tenant %s, list %s, basis %s\n", verdict.consent->tenant.c_str(),
+                    verdict.consent->list.c_str(), verdict.consent->basis.c_str());
     for (const auto& hit : verdict.hits) {
         std::string effect = hit.action ? std::string(to_string(*hit.action)) : "score";
         if (hit.monitor) effect = "monitor";
@@ -69,18 +91,47 @@ void add_check_command(CLI::App& app, int* exit_code) {
     add_rules_option(*command, opts->rules_dir);
     command->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}));
     command->add_flag("--explain", opts->explain, "Show each hit's rule description and source");
+    add_config_option(*command, opts->config_file);
+    command->add_option("--auth-user", opts->envelope.auth_user, "SMTP AUTH login, for tenant selection");
+    command->add_option("--client-addr", opts->envelope.client_addr,
+                        "SMTP client address, for tenant selection");
+    command->add_option("--mail-from", opts->envelope.mail_from, "Envelope sender address");
+    command->add_option("--tenant", opts->tenant, "Judge as mail of this tenant of the config");
+    command->add_option("--class", opts->message_class, "Message class instead of the tenant's")
+        ->check(CLI::IsMember({"bulk", "transactional"}));
+    opts->now_option =
+        command->add_option("--now", opts->now, "Unix time at which attestation tokens are judged");
     command->add_option("files", opts->files, "Messages to check (.eml)")->required()->check(CLI::ExistingFile);
     command->callback([opts, exit_code] {
-        const auto rules = load_rules_or_report(opts->rules_dir, std::cerr, false);
+        const auto config = load_config_or_report(opts->config_file, std::cerr);
+        const auto rules = config ? load_rules_or_report(opts->rules_dir.empty() ? config->rules_dir.string()
+                                                                                 : opts->rules_dir,
+                                                         std::cerr, false)
+                                  : nullptr;
         if (!rules) {
+            *exit_code = 2;
+            return;
+        }
+        if (auto error = check_tenant_rulesets(config->tenants, *rules); !error.empty()) {
+            std::cerr << error << "\n";
+            *exit_code = 2;
+            return;
+        }
+        ContextOptions context_options;
+        if (!opts->tenant.empty()) context_options.tenant = opts->tenant;
+        if (!opts->message_class.empty())
+            context_options.message_class = parse_message_class(opts->message_class);
+        if (opts->now_option->count()) context_options.now = opts->now;
+        if (opts->tenant.size() && !find_tenant(config->tenants, opts->tenant)) {
+            std::cerr << "--tenant " << opts->tenant << ": no such tenant in the config\n";
             *exit_code = 2;
             return;
         }
         for (const auto& file : opts->files) {
             const std::string raw = read_file(file);
             const ParsedMessage message = parse_message(raw);
-            Verdict verdict = decide(*rules, inspect(*rules, message, Envelope{}), Mode::enforce);
-            verdict.notes.assign(message.facts.begin(), message.facts.end());
+            const MessageContext context = message_context(*config, opts->envelope, message, context_options);
+            const Verdict verdict = judge(*rules, message, opts->envelope, context, Mode::enforce);
             if (opts->format == "json")
                 std::cout << to_json(file, message, verdict).dump() << "\n";
             else

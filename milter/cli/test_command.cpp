@@ -1,5 +1,6 @@
 // test_command: `presend test [--rules DIR]` runs the examples every rule carries: each `match`
-// example must make the rule fire and each `no_match` example must not. Exit 1 when any fails.
+// example must make the rule fire and each `no_match` example must not. Exit 1 when any fails. An example
+// may give `facts` (judged as if the tenant checks had reported them) and a message `class`.
 #include "cli/commands.hpp"
 #include "cli/rules_option.hpp"
 
@@ -31,7 +32,13 @@ void add_test_command(CLI::App& app, int* exit_code) {
             for (const auto& example : rule.examples) {
                 ++n;
                 const std::string raw = example.file.empty() ? example.text : read_file(example.file.string());
-                const auto hits = inspect(*rules, parse_message(raw), Envelope{});
+                // A rule for one class is tried on messages of that class, unless the example says.
+                MessageContext context;
+                context.message_class =
+                    example.message_class.value_or(rule.applies_to.value_or(MessageClass::bulk));
+                for (const auto& fact : example.facts)
+                    context.facts.emplace(fact, MessageContext::Fact{"message", "given by the example"});
+                const auto hits = inspect(*rules, parse_message(raw), Envelope{}, context);
                 const auto hit = std::find_if(hits.begin(), hits.end(), [&](const Hit& h) { return h.rule == rule.id; });
                 const bool fired = hit != hits.end();
                 const std::string label = std::string(example.expect_match ? "match" : "no_match") + " example " +

@@ -15,6 +15,7 @@
 #include <libmilter/mfapi.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
@@ -79,6 +80,14 @@ std::string join_errors(const std::vector<Diagnostic>& diagnostics) {
     return out;
 }
 
+// "2 tenants, attestation on for 1": what the start and reload lines say about tenants.
+std::string tenants_summary(const Config& config) {
+    const auto keyed = std::count_if(config.tenants.begin(), config.tenants.end(),
+                                     [](const Tenant& t) { return !t.keys.empty(); });
+    return std::to_string(config.tenants.size()) + " tenants, attestation " +
+           (keyed ? "on for " + std::to_string(keyed) : std::string("off"));
+}
+
 // Config and rules, or an exception (ConfigError, RulesError) that says why. No side effects but warnings.
 // The suppression store is not opened here: the supervisor calls this too, and a store is never used on both
 // sides of fork(). The worker adds it with with_suppression().
@@ -89,6 +98,8 @@ std::shared_ptr<State> load_state(const DaemonOptions& options) {
     for (const auto& d : result.diagnostics)
         if (d.warning) spdlog::warn("{}", d.str());
     if (!result.ok()) throw RulesError(join_errors(result.diagnostics));
+    if (auto error = check_tenant_rulesets(state->config.tenants, *result.rules); !error.empty())
+        throw ConfigError(error);
     state->rules = std::move(result.rules);
     return state;
 }
@@ -244,9 +255,10 @@ class ControlThread {
         m_store.replace(next);
         daemon_metrics().reload(true);
         daemon_metrics().rules_loaded(next->rules->rules.size());
-        spdlog::info("reload ok: rules {} ({} rules) from {}, mode {}, pattern databases {} cached / {} compiled",
-                     next->rules->version, next->rules->rules.size(), next->rules->dir.string(),
-                     to_string(now.mode), next->rules->databases_from_cache, next->rules->databases_compiled);
+        spdlog::info(
+            "reload ok: rules {} ({} rules) from {}, mode {}, pattern databases {} cached / {} compiled, {}",
+            next->rules->version, next->rules->rules.size(), next->rules->dir.string(), to_string(now.mode),
+            next->rules->databases_from_cache, next->rules->databases_compiled, tenants_summary(now));
     }
 
     const DaemonOptions& m_options;
@@ -350,10 +362,10 @@ void start_metrics(const MetricsConfig& config, bool first) {
         worker_exit(k_exit_config);
     }
     spdlog::info("presend {} listening on {}, mode {}, rules {} version {} ({} rules, pattern databases {} "
-                 "cached / {} compiled)",
+                 "cached / {} compiled), {}",
                  PRESEND_VERSION, config.socket, to_string(config.mode), state->rules->dir.string(),
                  state->rules->version, state->rules->rules.size(), state->rules->databases_from_cache,
-                 state->rules->databases_compiled);
+                 state->rules->databases_compiled, tenants_summary(config));
 
     int rc;
     {

@@ -1,4 +1,4 @@
-// milter: libmilter callbacks → Session → evaluate() → smfi_* calls and a decision log line.
+// milter: libmilter callbacks → Session → parse_message, message_context, judge → smfi_* calls, decision log.
 // See milter.hpp. Each xxfi_* function is a trampoline: guarded() runs the real step and turns any
 // exception into Config::on_error's status. Header callbacks may be "no reply" (SMFIP_NR_HDR): a failure
 // there is remembered and answered at EOM.
@@ -105,9 +105,12 @@ struct Session {
         started = eom_started = Clock::now();
     }
 
-    // The tenant selected at MAIL FROM, whose own suppression entries apply besides the global ones.
-    // "" until tenants are configured: every recipient meets the global list only.
-    std::string_view tenant_id() const { return {}; }
+    // The tenant the envelope selects (header selectors are only known after DATA), whose own suppression
+    // entries apply besides the global ones; "" when no tenant's envelope selector matches.
+    std::string tenant_id() const {
+        const Tenant* tenant = select_tenant(state->config.tenants, envelope, nullptr);
+        return tenant ? tenant->id : std::string();
+    }
 
     // Moves the suppression answers into the verdict written for this message.
     void take_rcpt_verdicts(Verdict& verdict) {
@@ -378,6 +381,23 @@ sfsistat apply(SMFICTX* ctx, const Session& s, const Config& config, const Verdi
     return SMFIS_ACCEPT;
 }
 
+// Headers the platform set for presend alone, removed before relay: the attestation once judged
+// (attestation.strip) and the tenant's selector header (strip_header). In dry-run too: this is
+// configuration, not a verdict.
+void strip_headers(SMFICTX* ctx, const Config& config, const MessageContext& context,
+                   const ParsedMessage& message) {
+    auto strip = [&](const std::string& name) {
+        // Highest index first, so the indexes of the remaining ones do not move.
+        for (auto i = message.header_count(name); i > 0; --i)
+            check(smfi_chgheader(ctx, const_cast<char*>(name.c_str()), static_cast<int>(i), nullptr),
+                  "smfi_chgheader");
+    };
+    if (config.attestation.strip) strip(config.attestation.header);
+    if (const Tenant* tenant = find_tenant(config.tenants, context.tenant);
+        tenant && tenant->selectors.header && tenant->selectors.header->strip)
+        strip(tenant->selectors.header->name);
+}
+
 // Past max_message_bytes only the headers were judged; the verdict is at least on_oversize.
 void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
     verdict.notes.push_back("oversize");
@@ -644,28 +664,33 @@ sfsistat on_eom(SMFICTX* ctx) {
         const State& state = *s.state;
         const Config& config = state.config;
 
-        Verdict verdict;
         StageTimes times;
-        if (s.builder.oversize()) {
+        const bool oversize = s.builder.oversize();
+        if (oversize) {
             daemon_metrics().oversize();
             spdlog::info("{}: message of {} bytes is over max_message_bytes {}: judging its headers only, "
                          "at least {}",
                          queue_id_of(&s), s.builder.seen_bytes(), config.max_message_bytes,
                          to_string(config.on_oversize));
-            verdict = evaluate(*state.rules, s.envelope, s.builder.headers_only(), config.mode, &times);
-            apply_oversize(verdict, config, s.builder);
-        } else {
-            verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode, &times);
         }
+        const auto parse_start = Clock::now();
+        const ParsedMessage message =
+            parse_message(oversize ? s.builder.headers_only() : s.builder.message());
+        times.parse = micros(Clock::now() - parse_start);
+        // The tenant is chosen with the headers known, so header selectors work; its mode decides.
+        const MessageContext context = message_context(config, s.envelope, message);
+        Verdict verdict = judge(*state.rules, message, s.envelope, context, config.mode, &times);
+        if (oversize) apply_oversize(verdict, config, s.builder);
         const auto early = apply_rcpt_answers(ctx, s, verdict);
         const sfsistat status = early ? *early : apply(ctx, s, config, verdict);
+        if (status == SMFIS_ACCEPT) strip_headers(ctx, config, context, message);
         s.take_rcpt_verdicts(verdict);
 
         const auto done = Clock::now();
         g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
                                          state.rules->version, micros(done - s.started)));
         auto& metrics = daemon_metrics();
-        metrics.message("", verdict); // tenant: none until messages carry one
+        metrics.message(verdict.tenant, verdict);
         metrics.stage_latency(Stage::parse, times.parse);
         metrics.stage_latency(Stage::inspect, times.inspect);
         metrics.stage_latency(Stage::decide, times.decide);

@@ -70,12 +70,36 @@ Verdict decide(const RuleSet& rules, std::vector<Hit> hits, Mode mode) {
     return verdict;
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds micros(Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
+
+} // namespace
+
+Verdict judge(const RuleSet& rules, const ParsedMessage& message, const Envelope& envelope,
+              const MessageContext& context, Mode mode, StageTimes* times) {
+    const auto start = Clock::now();
+    auto hits = inspect(rules, message, envelope, context);
+    const auto inspected = Clock::now();
+    Verdict verdict = decide(rules, std::move(hits), context.mode.value_or(mode));
+    verdict.notes.assign(message.facts.begin(), message.facts.end());
+    verdict.notes.insert(verdict.notes.end(), context.notes.begin(), context.notes.end());
+    verdict.tenant = context.tenant;
+    verdict.message_class = context.message_class;
+    verdict.consent = context.consent;
+    if (times) {
+        times->inspect = micros(inspected - start);
+        times->decide = micros(Clock::now() - inspected);
+    }
+    return verdict;
+}
+
 Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode,
                  StageTimes* times) {
-    using Clock = std::chrono::steady_clock;
-    const auto micros = [](Clock::duration d) {
-        return std::chrono::duration_cast<std::chrono::microseconds>(d);
-    };
     const auto start = Clock::now();
     const ParsedMessage message = parse_message(raw);
     const auto parsed = Clock::now();

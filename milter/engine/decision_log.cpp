@@ -118,6 +118,12 @@ nlohmann::json decision_json(const Envelope& envelope, const std::string& messag
         {"latency_us", latency.count()},
     };
     if (total) entry["total_us"] = total->count();
+    if (!verdict.tenant.empty()) entry["tenant"] = verdict.tenant;
+    if (verdict.message_class) entry["class"] = to_string(*verdict.message_class);
+    if (verdict.consent)
+        entry["attestation"] = {{"tenant", verdict.consent->tenant},
+                                {"list", verdict.consent->list},
+                                {"basis", verdict.consent->basis}};
     add_rcpt_verdicts(entry, verdict);
     return entry;
 }

@@ -124,9 +124,20 @@ std::string run_check(const Rule& rule, const ParsedMessage& message) {
     return {};
 }
 
+// A rule of another class, or of a rule file the tenant does not use, is not run: it neither fires nor
+// counts for the compositions that name it.
+bool applies(const Rule& rule, const MessageContext& context) {
+    if (rule.applies_to && *rule.applies_to != context.message_class) return false;
+    if (context.rulesets && std::find(context.rulesets->begin(), context.rulesets->end(), rule.ruleset) ==
+                                context.rulesets->end())
+        return false;
+    return true;
+}
+
 } // namespace
 
-std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const Envelope&) {
+std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const Envelope&,
+                         const MessageContext& context) {
     thread_local ScanState state;
     const auto& rules = set.rules;
     const auto* patterns = set.patterns.get();
@@ -157,7 +168,9 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
     std::vector<Hit> hits;
     for (std::size_t i = 0; i < rules.size(); ++i) {
         const Rule& rule = rules[i];
+        if (!applies(rule, context)) continue;
         std::string detail;
+        std::string target; // when the rule's own target_name() does not say enough
         bool fire = false;
         switch (rule.kind) {
         case RuleKind::header_present:
@@ -175,8 +188,14 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
             fire = !detail.empty();
             break;
         case RuleKind::fact:
-            fire = message.facts.count(rule.fact) > 0;
-            if (fire) detail = rule.fact;
+            if (auto it = context.facts.find(rule.fact); it != context.facts.end()) {
+                fire = true;
+                detail = it->second.detail;
+                target = it->second.target;
+            } else {
+                fire = message.facts.count(rule.fact) > 0;
+                if (fire) detail = rule.fact;
+            }
             break;
         case RuleKind::regex:
         case RuleKind::phrases:
@@ -214,8 +233,8 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
         if (!fire) continue;
         fired[i] = 1;
         if (detail.size() > k_max_detail) detail = detail.substr(0, utf8_start(detail, k_max_detail)) + "…";
-        hits.push_back(Hit{rule.id, target_name(rule), std::move(detail), rule.score, rule.action, rule.reply,
-                           rule.monitor});
+        hits.push_back(Hit{rule.id, target.empty() ? target_name(rule) : std::move(target), std::move(detail),
+                           rule.score, rule.action, rule.reply, rule.monitor});
     }
     return hits;
 }

@@ -52,16 +52,30 @@ constexpr std::uintmax_t k_max_rule_file_bytes = 16u << 20;
 constexpr std::size_t k_max_phrases_per_rule = 200000;
 
 const std::initializer_list<std::string_view> k_rule_keys{
-    "id",     "description", "reply", "score",     "action",         "mode",          "examples",
-    "target", "absent",      "flags", "min_count", "header_present", "header_absent", "header_matches",
-    "check",  "require",     "regex", "phrases",   "phrases_file",   "all",           "any",
-    "not",    "fact"};
+    "id",     "description", "reply",     "score",     "action",         "mode",          "examples",
+    "target", "absent",      "flags",     "min_count", "header_present", "header_absent", "header_matches",
+    "check",  "require",     "regex",     "phrases",   "phrases_file",   "all",           "any",
+    "not",    "fact",        "applies_to"};
 const std::initializer_list<std::string_view> k_condition_keys{
     "header_present", "header_absent", "header_matches", "check", "fact", "regex", "all", "any", "not"};
 // What the MIME parser reports about a message (mime_parser.cpp); a fact rule naming another can never fire.
-const std::initializer_list<std::string_view> k_facts{"malformed-mime", "bad-charset",      "too-many-parts",
-                                                      "mime-too-deep",  "html-too-complex", "parse-error",
-                                                      "oversize"};
+// The consent and sender facts come from the tenant checks (engine/consent.cpp, engine/sender_auth.cpp).
+const std::initializer_list<std::string_view> k_facts{"malformed-mime",
+                                                      "bad-charset",
+                                                      "too-many-parts",
+                                                      "mime-too-deep",
+                                                      "html-too-complex",
+                                                      "parse-error",
+                                                      "oversize",
+                                                      "consent-missing",
+                                                      "consent-malformed",
+                                                      "consent-bad-signature",
+                                                      "consent-expired",
+                                                      "consent-tenant-mismatch",
+                                                      "consent-basis-not-allowed",
+                                                      "consent-domain-mismatch",
+                                                      "sender-domain-not-allowed",
+                                                      "from-not-aligned"};
 
 class Loader {
   public:
@@ -76,6 +90,8 @@ class Loader {
     bool load_condition(const YAML::Node& node, Rule& rule);
     bool load_patterns(const YAML::Node& node, Rule& rule, const char* key);
     void load_examples(const YAML::Node& node, Rule& rule);
+    void load_example_facts(const YAML::Node& node, const Rule& rule, Example& example);
+    bool known_fact(const YAML::Node& node, const std::string& rule_id, const std::string& fact);
     void order_compositions();
     void check_never_fires();
     bool trusted(const std::filesystem::path& path, const SourcePos& pos, const std::string& rule);
@@ -263,6 +279,7 @@ void Loader::load_rule(const YAML::Node& node) {
     }
     Rule rule;
     rule.pos = yaml::position(m_file, node);
+    rule.ruleset = m_path.stem().string();
     if (auto id = yaml::as_string(node["id"]); id && !id->empty()) {
         rule.id = *id;
         const bool valid = std::all_of(rule.id.begin(), rule.id.end(), [](unsigned char c) {
@@ -304,6 +321,13 @@ void Loader::load_rule(const YAML::Node& node) {
         if (!action)
             error(a, rule.id, "action: expected one of accept, tag, quarantine, tempfail, reject, discard");
         rule.action = action;
+    }
+    if (auto a = node["applies_to"]) {
+        const auto text = yaml::as_string(a).value_or("");
+        if (text != "all") {
+            rule.applies_to = parse_message_class(text);
+            if (!rule.applies_to) error(a, rule.id, "applies_to: expected bulk, transactional or all");
+        }
     }
     if (auto m = node["mode"]) {
         auto mode = yaml::as_string(m).value_or("");
@@ -374,14 +398,7 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
     }
     if (auto n = node["fact"]) {
         const auto fact = yaml::as_string(n).value_or("");
-        if (std::find(k_facts.begin(), k_facts.end(), fact) == k_facts.end()) {
-            std::string list;
-            for (auto f : k_facts) list += (list.empty() ? "" : ", ") + std::string(f);
-            const auto hint = yaml::suggest(fact, std::vector<std::string_view>(k_facts));
-            error(n, rule.id, "unknown fact '" + fact + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
-                                  "; known facts: " + list);
-            return false;
-        }
+        if (!known_fact(n, rule.id, fact)) return false;
         rule.kind = RuleKind::fact;
         rule.fact = fact;
         return true;
@@ -568,17 +585,54 @@ void Loader::load_examples(const YAML::Node& node, Rule& rule) {
             example.pos = yaml::position(m_file, item);
             if (item.IsScalar()) {
                 example.text = item.Scalar();
-            } else if (item.IsMap() && item["file"]) {
-                example.file = m_path.parent_path() / yaml::as_string(item["file"]).value_or("");
-                std::error_code ec;
-                if (!std::filesystem::is_regular_file(example.file, ec))
-                    error(item["file"], rule.id, "example file not found: " + example.file.string());
+            } else if (item.IsMap() && (item["file"] || item["text"])) {
+                yaml::check_keys(
+                    item, {"file", "text", "facts", "class"},
+                    [&](const YAML::Node& name, const std::string& message) { error(name, rule.id, message); });
+                if (auto text = item["text"]) example.text = yaml::as_string(text).value_or("");
+                if (auto file = item["file"]) {
+                    example.file = m_path.parent_path() / yaml::as_string(file).value_or("");
+                    std::error_code ec;
+                    if (!std::filesystem::is_regular_file(example.file, ec))
+                        error(file, rule.id, "example file not found: " + example.file.string());
+                }
+                if (auto facts = item["facts"]) load_example_facts(facts, rule, example);
+                if (auto c = item["class"]) {
+                    example.message_class = parse_message_class(yaml::as_string(c).value_or(""));
+                    if (!example.message_class) error(c, rule.id, "class: expected bulk or transactional");
+                }
             } else {
-                error(item, rule.id, "an example is a message text or {file: path.eml}");
+                error(item, rule.id,
+                      "an example is a message text, {file: path.eml} or {text: ...}, with optional facts "
+                      "and class");
                 continue;
             }
             rule.examples.push_back(std::move(example));
         }
+    }
+}
+
+// Names the known facts when fact is not one of them.
+bool Loader::known_fact(const YAML::Node& node, const std::string& rule_id, const std::string& fact) {
+    if (std::find(k_facts.begin(), k_facts.end(), fact) != k_facts.end()) return true;
+    std::string list;
+    for (auto f : k_facts)
+        list += (list.empty() ? "" : ", ") + std::string(f);
+    const auto hint = yaml::suggest(fact, std::vector<std::string_view>(k_facts));
+    error(node, rule_id,
+          "unknown fact '" + fact + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+              "; known facts: " + list);
+    return false;
+}
+
+void Loader::load_example_facts(const YAML::Node& node, const Rule& rule, Example& example) {
+    if (!node.IsSequence()) {
+        error(node, rule.id, "facts: expected a list like [consent-missing]");
+        return;
+    }
+    for (const auto& item : node) {
+        const auto fact = yaml::as_string(item).value_or("");
+        if (known_fact(item, rule.id, fact)) example.facts.push_back(fact);
     }
 }
 

@@ -67,6 +67,16 @@ std::optional<Mode> parse_mode(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(MessageClass message_class) {
+    return message_class == MessageClass::bulk ? "bulk" : "transactional";
+}
+
+std::optional<MessageClass> parse_message_class(std::string_view text) {
+    if (text == "bulk") return MessageClass::bulk;
+    if (text == "transactional") return MessageClass::transactional;
+    return std::nullopt;
+}
+
 std::optional<Target> parse_target(std::string_view text) {
     for (const auto& [target, name] : k_targets)
         if (name == text) return target;
