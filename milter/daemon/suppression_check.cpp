@@ -2,6 +2,8 @@
 // threads, and from daemon.cpp when a config is loaded.
 #include "daemon/suppression_check.hpp"
 
+#include "presend/daemon_metrics.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace presend::daemon {
@@ -114,6 +116,7 @@ RcptAnswer SuppressionCheck::check(std::string_view rcpt, std::string_view tenan
         verdict.would_action = m_config.on_store_error;
         verdict.action = mode == Mode::enforce ? m_config.on_store_error : Action::accept;
         verdict.store_error = e.what();
+        daemon_metrics().store_error(m_config.backend);
         m_errors.failed(rcpt, e.what(), verdict.action, Clock::now());
         if (verdict.action == Action::tempfail) {
             answer.code = "451";

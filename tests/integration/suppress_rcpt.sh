@@ -27,11 +27,13 @@ GONE=gone@example.net
 KEPT=kept@example.net
 
 # write_config MODE SUPPRESSION-SECTION: the daemon's config file (read again on SIGHUP).
+METRICS_PORT=$(free_ports 1)
 write_config() {
     cat >"$CONF" <<EOF
 mode: $1
 decision_log: $DECISIONS
 cache_dir: ""
+metrics: {listen: "127.0.0.1:$METRICS_PORT"}
 suppression:
 $2
 EOF
@@ -187,6 +189,12 @@ expect_decision result tempfail
 failures=$(log_count "$PRESEND_LOG" 'lookup of <.*> failed')
 [ "$failures" -le 2 ] || fail "store errors were logged one line per recipient ($failures lines)"
 pass "store errors logged rate-limited: $failures lines for 8 failed lookups"
+if command -v curl >/dev/null; then
+    counted=$(curl -sS --fail --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" |
+        sed -n 's/^presend_store_errors_total{store="redis"} //p')
+    [ "${counted:-0}" -ge 6 ] || fail "presend_store_errors_total{store=\"redis\"} is '${counted:-none}', expected >= 6"
+    pass "metrics: presend_store_errors_total{store=\"redis\"} $counted"
+fi
 
 # on_error: accept: mail flows unchecked while the store is down.
 write_config enforce "  backend: redis
