@@ -3,6 +3,7 @@
 #pragma once
 
 #include "presend/envelope.hpp"
+#include "presend/limits.hpp"
 #include "presend/message.hpp"
 #include "presend/ruleset.hpp"
 #include "presend/verdict.hpp"
@@ -13,13 +14,10 @@
 
 namespace presend {
 
-struct ParseLimits {
-    std::size_t max_mime_depth = 32; // deeper nesting is an attack, not mail
-    std::size_t max_parts = 500;     // more parts than any real newsletter; beyond: "too-many-parts"
-};
-
 // Raw RFC 5322 message (CRLF or LF) → ParsedMessage. Malformed input gives facts, never an exception.
-ParsedMessage parse_message(std::string_view raw, const ParseLimits& limits = {});
+// Past one of limits (headers, MIME structure, decoded text, links, time_budget_ms from this call) it
+// keeps what it read so far and sets that limit's fact and "limit-exceeded" (presend/limits.hpp).
+ParsedMessage parse_message(std::string_view raw, const Limits& limits = {});
 
 // Runs every rule of the set; returns the hits in rule order.
 std::vector<Hit> inspect(const RuleSet& rules, const ParsedMessage& message, const Envelope& envelope);
@@ -32,8 +30,8 @@ struct StageTimes {
     std::chrono::microseconds parse{0}, inspect{0}, decide{0};
 };
 
-// parse + inspect + decide; times, when given, receives how long each took.
+// parse + inspect + decide, then apply_limits(); times, when given, receives how long each stage took.
 Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode,
-                 StageTimes* times = nullptr);
+                 const Limits& limits = {}, StageTimes* times = nullptr);
 
 } // namespace presend

@@ -1,5 +1,6 @@
-// check_command: `presend check [--rules DIR] [--format text|json] [--explain] FILE.eml...` gives the
-// verdict the daemon would give each message (enforce mode), with the same engine, offline.
+// check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml...`
+// gives the verdict the daemon would give each message (enforce mode), with the same engine, offline: the
+// config's limits (time budget included) and rules_dir apply as in the daemon; --rules wins over rules_dir.
 #include "cli/commands.hpp"
 #include "cli/rules_option.hpp"
 
@@ -7,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -16,6 +18,7 @@ namespace {
 
 struct CheckOptions {
     std::string rules_dir;
+    std::string config_file;
     std::string format = "text";
     bool explain = false;
     std::vector<std::string> files;
@@ -69,18 +72,28 @@ void add_check_command(CLI::App& app, int* exit_code) {
     add_rules_option(*command, opts->rules_dir);
     command->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}));
     command->add_flag("--explain", opts->explain, "Show each hit's rule description and source");
+    add_config_option(*command, opts->config_file);
     command->add_option("files", opts->files, "Messages to check (.eml)")->required()->check(CLI::ExistingFile);
     command->callback([opts, exit_code] {
-        const auto rules = load_rules_or_report(opts->rules_dir, std::cerr, false);
+        const auto config = load_config_or_report(opts->config_file, std::cerr);
+        const auto rules = config ? load_rules_or_report(opts->rules_dir.empty() ? config->rules_dir.string()
+                                                                                 : opts->rules_dir,
+                                                         std::cerr, false)
+                                  : nullptr;
         if (!rules) {
             *exit_code = 2;
             return;
         }
         for (const auto& file : opts->files) {
             const std::string raw = read_file(file);
-            const ParsedMessage message = parse_message(raw);
-            Verdict verdict = decide(*rules, inspect(*rules, message, Envelope{}), Mode::enforce);
+            // As evaluate() does, keeping the ParsedMessage for its Message-ID.
+            const auto start = std::chrono::steady_clock::now();
+            const ParsedMessage message = parse_message(raw, config->limits);
+            auto hits = inspect(*rules, message, Envelope{});
+            const auto inspected = std::chrono::steady_clock::now();
+            Verdict verdict = decide(*rules, std::move(hits), Mode::enforce);
             verdict.notes.assign(message.facts.begin(), message.facts.end());
+            apply_limits(verdict, config->limits, inspected - start);
             if (opts->format == "json")
                 std::cout << to_json(file, message, verdict).dump() << "\n";
             else

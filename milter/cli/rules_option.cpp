@@ -20,6 +20,21 @@ std::shared_ptr<const RuleSet> load_rules_or_report(const std::string& rules_dir
     return result.rules;
 }
 
+void add_config_option(CLI::App& command, std::string& config_file) {
+    command.add_option("-c,--config", config_file, "Config file (YAML) whose limits and rules_dir apply")
+        ->check(CLI::ExistingFile);
+}
+
+std::optional<Config> load_config_or_report(const std::string& config_file, std::ostream& err) {
+    if (config_file.empty()) return Config{};
+    try {
+        return load_config(config_file);
+    } catch (const ConfigError& e) {
+        err << e.what() << "\n";
+        return std::nullopt;
+    }
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(path + ": cannot read file");

@@ -73,7 +73,7 @@ struct Session {
         state = std::move(pinned);
         envelope = Envelope{};
         envelope.client_addr = client_addr;
-        builder.reset(state->config.max_message_bytes);
+        builder.reset(state->config.limits.max_message_bytes);
         builder.set_leading_space_kept(leading_space_kept);
         message_id.clear();
         forged_verdict_headers = forged_hits_headers = 0;
@@ -332,12 +332,21 @@ sfsistat apply(SMFICTX* ctx, const Session& s, const Config& config, const Verdi
 void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
     verdict.notes.push_back("oversize");
     if (builder.headers_truncated()) verdict.notes.push_back("headers-truncated");
-    if (verdict.would_action < config.on_oversize) {
-        verdict.would_action = config.on_oversize;
+    const Action least = config.limits.on_oversize;
+    if (verdict.would_action < least) {
+        verdict.would_action = least;
         verdict.reply = k_oversize_reply;
     }
-    if (verdict.mode == Mode::enforce && verdict.action < config.on_oversize)
-        verdict.action = config.on_oversize;
+    if (verdict.mode == Mode::enforce && verdict.action < least) verdict.action = least;
+}
+
+// One warn line and one count per limit the message passed; evaluate() has raised the verdict already.
+void log_limits_passed(const Session& s, const Limits& limits, const Verdict& verdict) {
+    for (const auto& limit : limits_passed(verdict.notes)) {
+        daemon_metrics().limit_exceeded(limit.key);
+        spdlog::warn("{}: over limits.{} {} ({}): judged on what was read, verdict at least {}",
+                     queue_id_of(&s), limit.key, limits.*limit.value, limit.fact, to_string(limits.on_limit));
+    }
 }
 
 template <class D> std::chrono::microseconds micros(D d) {
@@ -491,13 +500,16 @@ sfsistat on_eom(SMFICTX* ctx) {
             daemon_metrics().oversize();
             spdlog::info("{}: message of {} bytes is over max_message_bytes {}: judging its headers only, "
                          "at least {}",
-                         queue_id_of(&s), s.builder.seen_bytes(), config.max_message_bytes,
-                         to_string(config.on_oversize));
-            verdict = evaluate(*state.rules, s.envelope, s.builder.headers_only(), config.mode, &times);
+                         queue_id_of(&s), s.builder.seen_bytes(), config.limits.max_message_bytes,
+                         to_string(config.limits.on_oversize));
+            verdict = evaluate(*state.rules, s.envelope, s.builder.headers_only(), config.mode, config.limits,
+                               &times);
             apply_oversize(verdict, config, s.builder);
         } else {
-            verdict = evaluate(*state.rules, s.envelope, s.builder.message(), config.mode, &times);
+            verdict =
+                evaluate(*state.rules, s.envelope, s.builder.message(), config.mode, config.limits, &times);
         }
+        log_limits_passed(s, config.limits, verdict);
         const sfsistat status = apply(ctx, s, config, verdict);
 
         const auto done = Clock::now();

@@ -1,6 +1,7 @@
 // rule_loader: a rules directory of YAML files → one compiled, immutable RuleSet.
 // Called at start, on reload and by lint/check/test. Collects every error (file:line:column, rule id)
 // rather than stopping at the first, so an officer fixes a file in one pass. Never throws.
+#include "presend/limits.hpp"
 #include "presend/ruleset.hpp"
 
 #include "engine/names.hpp"
@@ -56,6 +57,15 @@ const std::initializer_list<std::string_view> k_condition_keys{
 const std::initializer_list<std::string_view> k_facts{"malformed-mime", "bad-charset",      "too-many-parts",
                                                       "mime-too-deep",  "html-too-complex", "parse-error",
                                                       "oversize"};
+
+// k_facts and the facts of the limits (presend/limits.hpp), each once.
+std::vector<std::string_view> known_facts() {
+    std::vector<std::string_view> facts(k_facts);
+    for (const auto& limit : k_limit_facts)
+        if (std::find(facts.begin(), facts.end(), limit.fact) == facts.end()) facts.push_back(limit.fact);
+    facts.push_back(k_limit_exceeded_fact);
+    return facts;
+}
 
 class Loader {
   public:
@@ -352,10 +362,12 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
     }
     if (auto n = node["fact"]) {
         const auto fact = yaml::as_string(n).value_or("");
-        if (std::find(k_facts.begin(), k_facts.end(), fact) == k_facts.end()) {
+        const auto facts = known_facts();
+        if (std::find(facts.begin(), facts.end(), fact) == facts.end()) {
             std::string list;
-            for (auto f : k_facts) list += (list.empty() ? "" : ", ") + std::string(f);
-            const auto hint = yaml::suggest(fact, std::vector<std::string_view>(k_facts));
+            for (auto f : facts)
+                list += (list.empty() ? "" : ", ") + std::string(f);
+            const auto hint = yaml::suggest(fact, facts);
             error(n, rule.id, "unknown fact '" + fact + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
                                   "; known facts: " + list);
             return false;
