@@ -68,8 +68,10 @@ inline constexpr std::string_view k_limit_exceeded_fact = "limit-exceeded";
 std::vector<LimitFact> limits_passed(const std::vector<std::string>& notes);
 
 // After parse + inspect + decide: notes time-budget-exceeded when parse and inspect took longer than the
-// budget, and raises the verdict to at least limits.on_limit when any limit was passed (the applied action
-// only in enforce; the reply names the first limit). Returns the limits passed.
+// budget. When any limit was passed the rules judged a partial read, so their verdict counts up to tempfail
+// only (a rule looking for something absent may fire because that part went unread: a delay, never a
+// bounce or a drop), and the verdict is at least limits.on_limit; the applied action changes in enforce
+// only, and a changed verdict gets a reply naming the first limit. Returns the limits passed.
 std::vector<LimitFact> apply_limits(Verdict& verdict, const Limits& limits,
                                     std::chrono::steady_clock::duration parse_and_inspect);
 

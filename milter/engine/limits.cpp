@@ -24,12 +24,15 @@ std::vector<LimitFact> apply_limits(Verdict& verdict, const Limits& limits,
     }
     auto passed = limits_passed(verdict.notes);
     if (passed.empty()) return passed;
-    if (verdict.would_action < limits.on_limit) {
-        verdict.would_action = limits.on_limit;
+    // The rules read part of the message: one that asks for something absent may fire only because the
+    // part carrying it was not read. A partial read delays at most, never refuses for good or drops.
+    const Action ruled = std::min(verdict.would_action, Action::tempfail);
+    const Action least = std::max(ruled, limits.on_limit);
+    if (least != verdict.would_action) // raised to on_limit or held back from a refusal
         verdict.reply = "Message exceeds an outbound compliance inspection limit (" +
                         std::string(passed.front().key) + ")";
-    }
-    if (verdict.mode == Mode::enforce && verdict.action < limits.on_limit) verdict.action = limits.on_limit;
+    verdict.would_action = least;
+    if (verdict.mode == Mode::enforce) verdict.action = least;
     return passed;
 }
 

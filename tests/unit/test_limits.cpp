@@ -289,7 +289,7 @@ TEST_CASE("a time budget of 1 ms stops a heavy message between parts with a defi
     CHECK_FALSE(has_fact(whole, "time-budget-exceeded"));
 }
 
-TEST_CASE("apply_limits: inspection past the budget is noted; a stricter verdict of the rules stands") {
+TEST_CASE("apply_limits: inspection past the budget is noted; the rules count up to tempfail on a partial read") {
     Verdict slow;
     slow.mode = Mode::enforce;
     Limits limits;
@@ -302,15 +302,40 @@ TEST_CASE("apply_limits: inspection past the budget is noted; a stricter verdict
     CHECK(noted(slow, "limit-exceeded"));
     CHECK(slow.action == Action::tempfail);
 
+    Verdict held;
+    held.mode = Mode::enforce;
+    held.action = held.would_action = Action::quarantine;
+    held.reply = "held by a rule";
+    held.notes = {"too-many-urls", "limit-exceeded"};
+    limits.on_limit = Action::tag;
+    CHECK(apply_limits(held, limits, {}).size() == 1);
+    CHECK(held.action == Action::quarantine); // stricter than on_limit and no refusal: it stands
+    CHECK(held.reply == "held by a rule");
+
+    // A refusal on a partial read is held back to tempfail; on_limit: reject still refuses.
     Verdict rejected;
     rejected.mode = Mode::enforce;
     rejected.action = rejected.would_action = Action::reject;
     rejected.reply = "Bulk mail must carry a List-Unsubscribe header";
-    rejected.notes = {"too-many-urls", "limit-exceeded"};
-    limits.on_limit = Action::quarantine;
-    CHECK(apply_limits(rejected, limits, {}).size() == 1);
-    CHECK(rejected.action == Action::reject);
-    CHECK(rejected.reply == "Bulk mail must carry a List-Unsubscribe header");
+    rejected.notes = {"too-many-parts", "limit-exceeded"};
+    limits.on_limit = Action::accept;
+    Verdict rejected_too = rejected;
+    apply_limits(rejected, limits, {});
+    CHECK(rejected.action == Action::tempfail);
+    CHECK(rejected.reply == "Message exceeds an outbound compliance inspection limit (max_mime_parts)");
+    limits.on_limit = Action::reject;
+    apply_limits(rejected_too, limits, {});
+    CHECK(rejected_too.action == Action::reject);
+    CHECK(rejected_too.reply == "Bulk mail must carry a List-Unsubscribe header");
+
+    Verdict dropped;
+    dropped.mode = Mode::dry_run;
+    dropped.would_action = Action::discard;
+    dropped.notes = {"mime-too-deep", "limit-exceeded"};
+    limits.on_limit = Action::tempfail;
+    apply_limits(dropped, limits, {});
+    CHECK(dropped.would_action == Action::tempfail);
+    CHECK(dropped.action == Action::accept); // dry-run applies nothing
 
     Verdict tagged;
     tagged.mode = Mode::enforce;
