@@ -1,8 +1,8 @@
 // limits: the per-message limits of presend.yaml's `limits:` section, each with its reason, the fact a
-// message past one carries, and the least verdict such a message gets. Read by config.cpp; enforced by
-// MessageBuilder (size), the MIME parser (headers, structure, decoded text, links, time) and evaluate()
-// (time); apply_limits() raises the verdict the same way for the daemon and `presend check`. docs/limits.md
-// explains each choice.
+// message past one carries, and the least verdict such a message gets. Read by limits_config.cpp;
+// enforced by MessageBuilder (size), the MIME parser (headers, structure, decoded text, links, time) and
+// evaluate() (time); apply_limits() raises the verdict the same way for the daemon and `presend check`.
+// docs/limits.md explains each choice.
 #pragma once
 
 #include "presend/verdict.hpp"

@@ -289,7 +289,8 @@ TEST_CASE("a time budget of 1 ms stops a heavy message between parts with a defi
     CHECK_FALSE(has_fact(whole, "time-budget-exceeded"));
 }
 
-TEST_CASE("apply_limits: inspection past the budget is noted; the rules count up to tempfail on a partial read") {
+TEST_CASE(
+    "apply_limits: inspection past the budget is noted; the rules count up to tempfail on a partial read") {
     Verdict slow;
     slow.mode = Mode::enforce;
     Limits limits;
@@ -390,6 +391,18 @@ TEST_CASE("limits: the defaults hold without the section and with an empty one")
         CHECK(limits.time_budget_ms == 2000);
         CHECK(limits.on_limit == Action::tempfail);
     }
+}
+
+TEST_CASE("limits: the shipped presend.yaml states every limit at its default") {
+    const Limits shipped = load_config(PRESEND_FIXTURES_DIR "/../../contrib/presend.yaml").limits;
+    const Limits defaults;
+    for (const auto& limit : k_limit_facts) {
+        INFO(limit.key);
+        CHECK(shipped.*limit.value == defaults.*limit.value);
+    }
+    CHECK(shipped.max_message_bytes == defaults.max_message_bytes);
+    CHECK(shipped.on_oversize == defaults.on_oversize);
+    CHECK(shipped.on_limit == defaults.on_limit);
 }
 
 TEST_CASE("limits: bad values are refused with file:line:column") {
