@@ -2,6 +2,7 @@
 // Loaded at start and on SIGHUP by the daemon; command-line flags override it (cli/serve_command.cpp).
 #pragma once
 
+#include "presend/limits.hpp"
 #include "presend/suppression.hpp"
 #include "presend/tenant.hpp"
 #include "presend/verdict.hpp"
@@ -39,9 +40,7 @@ struct Config {
     Action on_error = Action::tempfail;           // internal error on a message: the client retries
     bool dry_run_tag = false;                     // in dry-run, add X-Presend-* headers with the would-be verdict
 
-    // A message is buffered whole for MIME parsing; past this size only its headers are judged.
-    std::size_t max_message_bytes = 32u << 20;
-    Action on_oversize = Action::accept; // the least a message over max_message_bytes gets
+    Limits limits; // per message: size, headers, MIME structure, decoded text, links, time
 
     std::string log_level = "info"; // trace, debug, info, warn, error
     std::string log_target = "stderr"; // stderr | syslog

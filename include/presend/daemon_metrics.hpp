@@ -1,6 +1,6 @@
 // daemon_metrics: what `presend serve` counts, one named function per event, over presend/metrics.hpp.
-// Called by the milter callbacks (messages, stage latency, oversize, errors), the worker's control thread
-// (reloads, rules loaded) and the stores (store errors); rendered by the worker's /metrics endpoint
+// Called by the milter callbacks (messages, stage latency, oversize, limits, errors), the worker's control
+// thread (reloads, rules loaded) and the stores (store errors); rendered by the worker's /metrics endpoint
 // (daemon/metrics_server.cpp). One instance per process, created on first use: the supervisor never uses
 // it, so every worker starts from zero (a counter reset to Prometheus).
 #pragma once
@@ -35,6 +35,8 @@ class DaemonMetrics {
     void message(std::string_view tenant, const Verdict& verdict);
     void stage_latency(Stage stage, std::chrono::microseconds elapsed);
     void oversize();
+    // A message passed a limit of presend.yaml's limits: section; limit is its key, e.g. "max_urls".
+    void limit_exceeded(std::string_view limit);
     // An internal error answered with on_error; step is the milter step, e.g. "end of message".
     void milter_error(std::string_view step);
     void reload(bool ok);
@@ -51,6 +53,7 @@ class DaemonMetrics {
     metrics::CounterFamily& m_rule_hits;
     metrics::HistogramFamily& m_stage_seconds;
     metrics::CounterFamily& m_oversize;
+    metrics::CounterFamily& m_limits_exceeded;
     metrics::CounterFamily& m_milter_errors;
     metrics::CounterFamily& m_reloads;
     metrics::CounterFamily& m_reload_failures;

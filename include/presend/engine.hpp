@@ -4,6 +4,7 @@
 
 #include "presend/config.hpp"
 #include "presend/envelope.hpp"
+#include "presend/limits.hpp"
 #include "presend/message.hpp"
 #include "presend/ruleset.hpp"
 #include "presend/verdict.hpp"
@@ -19,13 +20,10 @@
 
 namespace presend {
 
-struct ParseLimits {
-    std::size_t max_mime_depth = 32; // deeper nesting is an attack, not mail
-    std::size_t max_parts = 500;     // more parts than any real newsletter; beyond: "too-many-parts"
-};
-
 // Raw RFC 5322 message (CRLF or LF) → ParsedMessage. Malformed input gives facts, never an exception.
-ParsedMessage parse_message(std::string_view raw, const ParseLimits& limits = {});
+// Past one of limits (headers, MIME structure, decoded text, links, time_budget_ms from this call) it
+// keeps what it read so far and sets that limit's fact and "limit-exceeded" (presend/limits.hpp).
+ParsedMessage parse_message(std::string_view raw, const Limits& limits = {});
 
 // What the engine knows of a message besides its content: whose it is, its class, and what the tenant
 // checks found. The default is no tenant and bulk: every rule applies, no consent or sender facts.
@@ -76,8 +74,9 @@ struct StageTimes {
 Verdict judge(const RuleSet& rules, const ParsedMessage& message, const Envelope& envelope,
               const MessageContext& context, Mode mode, StageTimes* times = nullptr);
 
-// parse + inspect + decide, without tenants; times, when given, receives how long each took.
+// parse + inspect + decide without tenants, then apply_limits(); times, when given, receives how long
+// each stage took.
 Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode,
-                 StageTimes* times = nullptr);
+                 const Limits& limits = {}, StageTimes* times = nullptr);
 
 } // namespace presend

@@ -1,5 +1,6 @@
 // check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml...`
-// gives the verdict the daemon would give each message (enforce mode), with the same engine, offline.
+// gives the verdict the daemon would give each message (enforce mode), with the same engine, offline: the
+// config's limits (time budget included) and rules_dir apply as in the daemon; --rules wins over rules_dir.
 // The envelope flags select the tenant as the daemon would; --tenant and --class impose them instead.
 #include "cli/commands.hpp"
 #include "cli/rules_option.hpp"
@@ -8,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -129,9 +131,11 @@ void add_check_command(CLI::App& app, int* exit_code) {
         }
         for (const auto& file : opts->files) {
             const std::string raw = read_file(file);
-            const ParsedMessage message = parse_message(raw);
+            const auto start = std::chrono::steady_clock::now();
+            const ParsedMessage message = parse_message(raw, config->limits);
             const MessageContext context = message_context(*config, opts->envelope, message, context_options);
-            const Verdict verdict = judge(*rules, message, opts->envelope, context, Mode::enforce);
+            Verdict verdict = judge(*rules, message, opts->envelope, context, Mode::enforce);
+            apply_limits(verdict, config->limits, std::chrono::steady_clock::now() - start);
             if (opts->format == "json")
                 std::cout << to_json(file, message, verdict).dump() << "\n";
             else

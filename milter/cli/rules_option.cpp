@@ -21,7 +21,7 @@ std::shared_ptr<const RuleSet> load_rules_or_report(const std::string& rules_dir
 }
 
 void add_config_option(CLI::App& command, std::string& config_file) {
-    command.add_option("-c,--config", config_file, "Config file (YAML) whose tenants and keys apply")
+    command.add_option("-c,--config", config_file, "Config file (YAML) whose limits, tenants, keys and rules_dir apply")
         ->check(CLI::ExistingFile);
 }
 

@@ -19,7 +19,7 @@ void add_rules_option(CLI::App& command, std::string& rules_dir);
 std::shared_ptr<const RuleSet> load_rules_or_report(const std::string& rules_dir, std::ostream& err,
                                                     bool show_warnings);
 
-// --config FILE: a presend.yaml whose tenants, attestation keys and rules_dir apply, as in the daemon.
+// --config FILE: a presend.yaml whose limits, tenants, attestation keys and rules_dir apply, as in the daemon.
 void add_config_option(CLI::App& command, std::string& config_file);
 
 // The config of config_file, or the embedded defaults when it is empty; prints the error and returns

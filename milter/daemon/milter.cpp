@@ -92,7 +92,7 @@ struct Session {
         state = std::move(pinned);
         envelope = Envelope{};
         envelope.client_addr = client_addr;
-        builder.reset(state->config.max_message_bytes);
+        builder.reset(state->config.limits.max_message_bytes);
         builder.set_leading_space_kept(leading_space_kept);
         message_id.clear();
         forged_verdict_headers = forged_hits_headers = 0;
@@ -402,12 +402,21 @@ void strip_headers(SMFICTX* ctx, const Config& config, const MessageContext& con
 void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
     verdict.notes.push_back("oversize");
     if (builder.headers_truncated()) verdict.notes.push_back("headers-truncated");
-    if (verdict.would_action < config.on_oversize) {
-        verdict.would_action = config.on_oversize;
+    const Action least = config.limits.on_oversize;
+    if (verdict.would_action < least) {
+        verdict.would_action = least;
         verdict.reply = k_oversize_reply;
     }
-    if (verdict.mode == Mode::enforce && verdict.action < config.on_oversize)
-        verdict.action = config.on_oversize;
+    if (verdict.mode == Mode::enforce && verdict.action < least) verdict.action = least;
+}
+
+// One warn line and one count per limit the message passed; evaluate() has raised the verdict already.
+void log_limits_passed(const Session& s, const Limits& limits, const Verdict& verdict) {
+    for (const auto& limit : limits_passed(verdict.notes)) {
+        daemon_metrics().limit_exceeded(limit.key);
+        spdlog::warn("{}: over limits.{} {} ({}): judged on what was read, verdict at least {}",
+                     queue_id_of(&s), limit.key, limits.*limit.value, limit.fact, to_string(limits.on_limit));
+    }
 }
 
 template <class D> std::chrono::microseconds micros(D d) {
@@ -670,17 +679,19 @@ sfsistat on_eom(SMFICTX* ctx) {
             daemon_metrics().oversize();
             spdlog::info("{}: message of {} bytes is over max_message_bytes {}: judging its headers only, "
                          "at least {}",
-                         queue_id_of(&s), s.builder.seen_bytes(), config.max_message_bytes,
-                         to_string(config.on_oversize));
+                         queue_id_of(&s), s.builder.seen_bytes(), config.limits.max_message_bytes,
+                         to_string(config.limits.on_oversize));
         }
         const auto parse_start = Clock::now();
         const ParsedMessage message =
-            parse_message(oversize ? s.builder.headers_only() : s.builder.message());
+            parse_message(oversize ? s.builder.headers_only() : s.builder.message(), config.limits);
         times.parse = micros(Clock::now() - parse_start);
         // The tenant is chosen with the headers known, so header selectors work; its mode decides.
         const MessageContext context = message_context(config, s.envelope, message);
         Verdict verdict = judge(*state.rules, message, s.envelope, context, config.mode, &times);
+        apply_limits(verdict, config.limits, Clock::now() - parse_start);
         if (oversize) apply_oversize(verdict, config, s.builder);
+        log_limits_passed(s, config.limits, verdict);
         const auto early = apply_rcpt_answers(ctx, s, verdict);
         const sfsistat status = early ? *early : apply(ctx, s, config, verdict);
         if (status == SMFIS_ACCEPT) strip_headers(ctx, config, context, message);

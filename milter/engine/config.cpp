@@ -2,12 +2,12 @@
 // either the whole Config is returned or ConfigError names the first problem with file:line:column.
 #include "presend/config.hpp"
 
+#include "engine/limits_config.hpp"
 #include "engine/metrics_config.hpp"
 #include "engine/suppression_config.hpp"
 #include "engine/tenant_config.hpp"
 #include "engine/yaml_util.hpp"
 
-#include <cctype>
 #include <fstream>
 
 namespace presend {
@@ -28,30 +28,6 @@ Action action_value(const std::string& file, const YAML::Node& node, const char*
         fail(file, node,
              std::string(key) + ": expected one of accept, tag, quarantine, tempfail, reject, discard");
     return *action;
-}
-
-// "33554432", "32M", "512k", "1G"
-std::size_t size_value(const std::string& file, const YAML::Node& node, const char* key) {
-    const auto text = string_value(file, node, key);
-    std::size_t digits = 0;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
-        ++digits;
-    const auto suffix = text.substr(digits);
-    std::size_t scale = 0;
-    if (suffix.empty())
-        scale = 1;
-    else if (suffix == "k" || suffix == "K")
-        scale = 1u << 10;
-    else if (suffix == "m" || suffix == "M")
-        scale = 1u << 20;
-    else if (suffix == "g" || suffix == "G")
-        scale = 1u << 30;
-    if (digits == 0 || digits > 12 || scale == 0)
-        fail(file, node, std::string(key) + ": expected a size in bytes, e.g. 33554432 or 32M");
-    const std::size_t value = std::stoull(text.substr(0, digits)) * scale;
-    constexpr std::size_t k_min_message_bytes = 1024; // below this no real header block fits
-    if (value < k_min_message_bytes) fail(file, node, std::string(key) + ": must be at least 1K");
-    return value;
 }
 
 } // namespace
@@ -131,15 +107,7 @@ Config load_config(const std::filesystem::path& path) {
         if (!value) fail(file, n, "dry_run_tag: expected true or false");
         config.dry_run_tag = *value;
     }
-    if (auto limits = root["limits"]) {
-        if (!limits.IsMap()) fail(file, limits, "limits: expected a mapping");
-        yaml::check_keys(
-            limits, {"max_message_bytes", "on_oversize"},
-            [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
-        if (auto n = limits["max_message_bytes"])
-            config.max_message_bytes = size_value(file, n, "max_message_bytes");
-        if (auto n = limits["on_oversize"]) config.on_oversize = action_value(file, n, "on_oversize");
-    }
+    if (auto n = root["limits"]) config.limits = parse_limits_config(n, file);
     if (auto log = root["log"]) {
         if (!log.IsMap()) fail(file, log, "log: expected a mapping");
         yaml::check_keys(log, {"level", "target"}, [&](const YAML::Node& key, const std::string& message) {

@@ -1,6 +1,8 @@
 // daemon_metrics: see presend/daemon_metrics.hpp. docs/metrics.md lists every metric; keep both in step.
 #include "presend/daemon_metrics.hpp"
 
+#include "presend/limits.hpp"
+
 namespace presend {
 
 namespace {
@@ -39,6 +41,10 @@ DaemonMetrics::DaemonMetrics()
                                            metrics::latency_buckets(), {"stage"})),
       m_oversize(m_registry.counter("presend_oversize_messages_total",
                                     "Messages over limits.max_message_bytes, judged on their headers only.")),
+      m_limits_exceeded(m_registry.counter("presend_limits_exceeded_total",
+                                           "Messages past a limit of the limits: section, by its key "
+                                           "(max_headers, max_urls, time_budget_ms...).",
+                                           {"limit"}, k_limit_facts.size())),
       m_milter_errors(m_registry.counter("presend_milter_errors_total",
                                          "Internal errors answered with on_error, by milter step.",
                                          {"step"})),
@@ -52,9 +58,11 @@ DaemonMetrics::DaemonMetrics()
                                         k_max_store_labels)),
       m_build_info(m_registry.gauge("presend_build_info", "Always 1; the version of the running presend.",
                                     {"version"}, 1)) {
-    // Every stage shows its zero buckets from the first scrape, so rate() has a starting point.
+    // Every stage and limit shows its zero from the first scrape, so rate() has a starting point.
     for (auto stage : {Stage::parse, Stage::inspect, Stage::decide, Stage::eom})
         m_stage_seconds.with({stage_name(stage)});
+    for (const auto& limit : k_limit_facts)
+        m_limits_exceeded.with({limit.key});
     m_build_info.with({PRESEND_VERSION}).set(1);
 }
 
@@ -72,6 +80,10 @@ void DaemonMetrics::stage_latency(Stage stage, std::chrono::microseconds elapsed
 
 void DaemonMetrics::oversize() {
     m_oversize.with({}).inc();
+}
+
+void DaemonMetrics::limit_exceeded(std::string_view limit) {
+    m_limits_exceeded.with({limit}).inc();
 }
 
 void DaemonMetrics::milter_error(std::string_view step) {

@@ -99,14 +99,17 @@ Verdict judge(const RuleSet& rules, const ParsedMessage& message, const Envelope
 }
 
 Verdict evaluate(const RuleSet& rules, const Envelope& envelope, std::string_view raw, Mode mode,
-                 StageTimes* times) {
+                 const Limits& limits, StageTimes* times) {
     const auto start = Clock::now();
-    const ParsedMessage message = parse_message(raw);
+    const ParsedMessage message = parse_message(raw, limits);
     const auto parsed = Clock::now();
+    // Past the time budget in parsing, the rules still run over what was read: scanning is linear in
+    // text that max_decoded_bytes bounds, and a rule that asks for more than on_limit still counts.
     auto hits = inspect(rules, message, envelope);
     const auto inspected = Clock::now();
     Verdict verdict = decide(rules, std::move(hits), mode);
     verdict.notes.assign(message.facts.begin(), message.facts.end());
+    apply_limits(verdict, limits, inspected - start);
     if (times)
         *times = {micros(parsed - start), micros(inspected - parsed), micros(Clock::now() - inspected)};
     return verdict;

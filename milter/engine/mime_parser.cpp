@@ -1,7 +1,8 @@
 // mime_parser: raw message → ParsedMessage: every header (RFC 2047 decoded), the UTF-8 text and links of each
 // text/plain and text/html part, the attachments, and facts about whatever is malformed. Called once per
 // message at EOM, on many threads at once: each call owns every GMime object it touches and shares only what
-// GMime keeps read-only or locks (see the notes at parse_with_gmime()). Stops at ParseLimits; never throws.
+// GMime keeps read-only or locks (see the notes at parse_with_gmime()). Stops at Limits (presend/limits.hpp),
+// keeping what it read; never throws.
 #include "presend/engine.hpp"
 
 #include "engine/html_text.hpp"
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -119,6 +121,18 @@ std::size_t valid_utf8_prefix(std::string_view s) {
 
 bool is_valid_utf8(std::string_view s) {
     return valid_utf8_prefix(s) == s.size();
+}
+
+// The length of s without the UTF-8 sequence a cut left incomplete at its end, so that cutting valid UTF-8
+// leaves valid UTF-8.
+std::size_t without_cut_utf8_tail(std::string_view s) {
+    std::size_t lead = s.size();
+    while (lead > 0 && s.size() - lead < 3 && (static_cast<unsigned char>(s[lead - 1]) & 0xC0) == 0x80)
+        --lead;
+    if (lead == 0) return s.size();
+    const auto c = static_cast<unsigned char>(s[lead - 1]);
+    const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return s.size() - (lead - 1) < need ? lead - 1 : s.size();
 }
 
 // Appends s with each invalid byte replaced by U+FFFD.
@@ -485,8 +499,8 @@ class QpDecoder {
     }
 };
 
-// Decodes a part's content transfer encoding chunk by chunk, handing each decoded chunk to `sink`.
-// Returns false if the encoding was broken (bad base64).
+// Decodes a part's content transfer encoding chunk by chunk, handing each decoded chunk to `sink`, which
+// returns false to stop (the rest is not read). Returns false if the encoding was broken (bad base64).
 template <typename Sink> bool decode_content(GMimeDataWrapper* wrapper, Sink&& sink) {
     GMimeStream* stream = g_mime_data_wrapper_get_stream(wrapper);
     if (stream == nullptr) return true;
@@ -500,33 +514,35 @@ template <typename Sink> bool decode_content(GMimeDataWrapper* wrapper, Sink&& s
     GMimeEncoding uu;
     g_mime_encoding_init_decode(&uu, encoding);
     std::size_t carry = 0; // input bytes the decoder left for the next chunk, at the front of `in`
-    while (true) {
+    bool more = true;
+    while (more) {
         const gssize n = g_mime_stream_read(stream, in.data() + carry, in.size() - carry);
         if (n <= 0) break;
         const std::size_t len = carry + static_cast<std::size_t>(n);
         carry = 0;
         switch (encoding) {
         case GMIME_CONTENT_ENCODING_BASE64:
-            sink(
+            more = sink(
                 std::string_view(out.data(), base64.step(reinterpret_cast<const unsigned char*>(in.data()),
                                                          len, reinterpret_cast<unsigned char*>(out.data()))));
             break;
         case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE: {
             std::size_t written = 0;
             const std::size_t used = qp.step(in.data(), len, out.data(), written, false);
-            sink(std::string_view(out.data(), written));
+            more = sink(std::string_view(out.data(), written));
             carry = len - used;
             std::memmove(in.data(), in.data() + used, carry);
             break;
         }
         case GMIME_CONTENT_ENCODING_UUENCODE:
-            sink(std::string_view(out.data(), g_mime_encoding_step(&uu, in.data(), len, out.data())));
+            more = sink(std::string_view(out.data(), g_mime_encoding_step(&uu, in.data(), len, out.data())));
             break;
         default:
-            sink(std::string_view(in.data(), len));
+            more = sink(std::string_view(in.data(), len));
             break;
         }
     }
+    if (!more) return !base64.malformed(); // stopped by the sink: the tail is not wanted
     if (encoding == GMIME_CONTENT_ENCODING_BASE64) {
         sink(std::string_view(out.data(), base64.finish(reinterpret_cast<unsigned char*>(out.data()))));
     } else if (encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
@@ -782,11 +798,65 @@ bool is_blank(std::string_view s) {
 // ---------------------------------------------------------------------------------------------------------------
 // The walk over a parsed GMime message.
 
+using Clock = std::chrono::steady_clock;
+
+// What one parse has kept, against its Limits.
 struct ParseState {
+    ParseState(ParsedMessage& m, const Limits& l)
+        : message(m), limits(l), deadline(Clock::now() + std::chrono::milliseconds(l.time_budget_ms)) {}
+
     ParsedMessage& message;
-    const ParseLimits& limits;
-    bool truncated = false; // GMime hit the end of input inside headers or a multipart
+    const Limits& limits;
+    const Clock::time_point deadline; // time_budget_ms after the parse began
+    bool truncated = false;           // GMime hit the end of input inside headers or a multipart
+    std::size_t text_bytes = 0;       // decoded text and HTML kept, against max_decoded_bytes
+    std::size_t links = 0;            // against max_urls
+
+    // A limit was passed: its fact, and the fact all limits share.
+    void pass_limit(std::string_view fact) {
+        message.facts.emplace(fact);
+        message.facts.emplace(k_limit_exceeded_fact);
+    }
+
+    // Checked between parts: a clock read costs tens of nanoseconds, a part far more.
+    bool out_of_time() {
+        if (Clock::now() <= deadline) return false;
+        pass_limit("time-budget-exceeded");
+        return true;
+    }
+
+    std::size_t text_room() const {
+        return limits.max_decoded_bytes - std::min(text_bytes, limits.max_decoded_bytes);
+    }
+
+    // Keeps the links max_urls leaves room for; the first ones in MIME order.
+    void keep_links(std::vector<Link>& found) {
+        const std::size_t room = limits.max_urls - std::min(links, limits.max_urls);
+        if (found.size() > room) {
+            found.resize(room);
+            pass_limit("too-many-urls");
+        }
+        links += found.size();
+    }
 };
+
+// Text that is not MIME (a multipart without its boundary, input GMime cannot read at all) as one text part:
+// a mail client may still show it, so the rules must see it.
+void add_raw_text(ParseState& state, std::string_view raw) {
+    if (raw.size() > state.text_room()) {
+        state.pass_limit("decoded-too-large");
+        raw = raw.substr(0, without_cut_utf8_tail(raw.substr(0, state.text_room())));
+    }
+    if (raw.empty()) return;
+    state.text_bytes += raw.size();
+    TextPart part;
+    part.content_type = "text/plain";
+    append_unlabelled(part.text, raw);
+    normalize_newlines(part.text);
+    find_urls(part.text, part.links);
+    state.keep_links(part.links);
+    state.message.parts.push_back(std::move(part));
+}
 
 // GMime's findings that mean the structure is broken or ambiguous: other mail software may see other parts.
 // Repeated headers, 8-bit headers, bad encoded words and bad addresses are left to the rules (header_count,
@@ -839,6 +909,10 @@ class MessageWalker {
         std::stable_sort(all.begin(), all.end(), [](GMimeHeader* a, GMimeHeader* b) {
             return g_mime_header_get_offset(a) < g_mime_header_get_offset(b);
         });
+        if (all.size() > m_state.limits.max_headers) {
+            all.resize(m_state.limits.max_headers); // the first ones, in message order, are judged
+            m_state.pass_limit("too-many-headers");
+        }
         m_message.headers.reserve(all.size());
         for (GMimeHeader* h : all) {
             const char* name = g_mime_header_get_name(h);
@@ -846,6 +920,7 @@ class MessageWalker {
             Header header;
             append_sanitized_utf8(header.name, name != nullptr ? name : "");
             header.raw_value = unfold(raw != nullptr ? raw : "");
+            cut_long_header(header);
             if (!decode_header_value(header.raw_value, header.value)) m_message.facts.insert("bad-charset");
             if (!is_valid_utf8(header.raw_value)) {
                 std::string clean;
@@ -858,8 +933,8 @@ class MessageWalker {
 
     void walk(GMimeObject* object, std::size_t depth) {
         if (m_stopped || object == nullptr) return;
-        if (++m_parts > m_state.limits.max_parts) {
-            m_message.facts.insert("too-many-parts");
+        if (m_state.out_of_time() || ++m_parts > m_state.limits.max_mime_parts) {
+            if (m_parts > m_state.limits.max_mime_parts) m_state.pass_limit("too-many-parts");
             m_stopped = true;
             return;
         }
@@ -873,9 +948,24 @@ class MessageWalker {
     }
 
   private:
+    // Past max_header_line (name, colon and unfolded value) the value is cut: decoding and scanning a
+    // header are linear, but nothing is gained from more of one than any mailer writes.
+    void cut_long_header(Header& header) {
+        const std::size_t max = m_state.limits.max_header_line;
+        if (header.name.size() + 1 + header.raw_value.size() <= max) return;
+        m_state.pass_limit("header-too-long");
+        if (header.name.size() >= max) {
+            header.name.resize(without_cut_utf8_tail(std::string_view(header.name).substr(0, max - 1)));
+            header.raw_value.clear();
+            return;
+        }
+        const std::size_t room = max - header.name.size() - 1;
+        header.raw_value.resize(without_cut_utf8_tail(std::string_view(header.raw_value).substr(0, room)));
+    }
+
     void walk_multipart(GMimeMultipart* multipart, std::size_t depth) {
         if (depth > m_state.limits.max_mime_depth) {
-            m_message.facts.insert("mime-too-deep");
+            m_state.pass_limit("mime-too-deep");
             return;
         }
         const int n = g_mime_multipart_get_count(multipart);
@@ -884,7 +974,7 @@ class MessageWalker {
             // well show it, so the rules see it as text.
             m_message.facts.insert("malformed-mime");
             const char* prologue = g_mime_multipart_get_prologue(multipart);
-            if (prologue != nullptr && !is_blank(prologue)) add_unparsed_text(prologue);
+            if (prologue != nullptr && !is_blank(prologue)) add_raw_text(m_state, prologue);
             return;
         }
         for (int i = 0; i < n && !m_stopped; ++i)
@@ -907,7 +997,10 @@ class MessageWalker {
         a.content_type = type;
         if (GMimeDataWrapper* content = g_mime_part_get_content(part)) {
             std::size_t size = 0;
-            if (!decode_content(content, [&](std::string_view chunk) { size += chunk.size(); })) {
+            if (!decode_content(content, [&](std::string_view chunk) {
+                    size += chunk.size();
+                    return true;
+                })) {
                 m_message.facts.insert("malformed-mime");
             }
             a.size = size;
@@ -935,15 +1028,33 @@ class MessageWalker {
     void add_text_part(GMimePart* part, const std::string& type) {
         auto* object = as<GMimeObject>(part);
         std::string bytes;
+        // Past max_decoded_bytes over all parts, the rest of this part and the text parts after it are not
+        // decoded.
+        const std::size_t room = m_state.text_room();
+        bool cut = false;
         if (GMimeDataWrapper* content = g_mime_part_get_content(part)) {
             if (GMimeStream* stream = g_mime_data_wrapper_get_stream(content)) {
                 const gint64 length = g_mime_stream_length(stream);
-                if (length > 0) bytes.reserve(static_cast<std::size_t>(length));
+                if (length > 0) bytes.reserve(std::min(static_cast<std::size_t>(length), room));
             }
-            if (!decode_content(content, [&](std::string_view chunk) { bytes.append(chunk); })) {
+            if (!decode_content(content, [&](std::string_view chunk) {
+                    if (chunk.size() <= room - bytes.size()) {
+                        bytes.append(chunk);
+                        return true;
+                    }
+                    bytes.append(chunk.substr(0, room - bytes.size()));
+                    cut = true;
+                    return false;
+                })) {
                 m_message.facts.insert("malformed-mime");
             }
         }
+        if (cut) {
+            m_state.pass_limit("decoded-too-large");
+            bytes.resize(without_cut_utf8_tail(bytes));
+            if (bytes.empty()) return;
+        }
+        m_state.text_bytes += bytes.size();
         const bool html = type == "text/html";
         const char* label = g_mime_object_get_content_type_parameter(object, "charset");
         std::string_view charset_label = label != nullptr ? std::string_view(label) : std::string_view();
@@ -969,16 +1080,8 @@ class MessageWalker {
             find_urls(text, text_part.links);
             text_part.text = std::move(text);
         }
+        m_state.keep_links(text_part.links);
         m_message.parts.push_back(std::move(text_part));
-    }
-
-    void add_unparsed_text(std::string_view raw) {
-        TextPart part;
-        part.content_type = "text/plain";
-        append_unlabelled(part.text, raw);
-        normalize_newlines(part.text);
-        find_urls(part.text, part.links);
-        m_message.parts.push_back(std::move(part));
     }
 
     static std::string content_type_of(GMimeObject* object) {
@@ -1007,17 +1110,6 @@ class MessageWalker {
     std::size_t m_parts = 0;
     bool m_stopped = false;
 };
-
-// The whole input as one text part, for input GMime cannot read as a message at all: a mail client may still
-// show it, so the rules must see it.
-void add_whole_input_as_text(ParsedMessage& message, std::string_view raw) {
-    TextPart part;
-    part.content_type = "text/plain";
-    append_unlabelled(part.text, raw);
-    normalize_newlines(part.text);
-    find_urls(part.text, part.links);
-    message.parts.push_back(std::move(part));
-}
 
 bool has_body_separator(std::string_view raw) {
     return raw.find("\n\n") != std::string_view::npos || raw.find("\n\r\n") != std::string_view::npos;
@@ -1061,7 +1153,7 @@ void parse_with_gmime(std::string_view raw, ParseState& state) {
     GObjectPtr<GMimeMessage> parsed(g_mime_parser_construct_message(parser.get(), options.get()));
     if (!parsed) {
         message.facts.insert("malformed-mime");
-        add_whole_input_as_text(message, input);
+        add_raw_text(state, input);
         return;
     }
     MessageWalker walker(state);
@@ -1109,7 +1201,7 @@ bool parse_on_big_stack(std::string_view raw, ParseState& state) {
 
 } // namespace
 
-ParsedMessage parse_message(std::string_view raw, const ParseLimits& limits) {
+ParsedMessage parse_message(std::string_view raw, const Limits& limits) {
     ParsedMessage message;
     message.raw_size = raw.size();
     if (is_blank(raw)) {

@@ -1,6 +1,7 @@
 // rule_loader: a rules directory of YAML files → one compiled, immutable RuleSet.
 // Called at start, on reload and by lint/check/test. Collects every error (file:line:column, rule id)
 // rather than stopping at the first, so an officer fixes a file in one pass. Never throws.
+#include "presend/limits.hpp"
 #include "presend/ruleset.hpp"
 
 #include "engine/file_trust.hpp"
@@ -76,6 +77,15 @@ const std::initializer_list<std::string_view> k_facts{"malformed-mime",
                                                       "consent-domain-mismatch",
                                                       "sender-domain-not-allowed",
                                                       "from-not-aligned"};
+
+// k_facts and the facts of the limits (presend/limits.hpp), each once.
+std::vector<std::string_view> known_facts() {
+    std::vector<std::string_view> facts(k_facts);
+    for (const auto& limit : k_limit_facts)
+        if (std::find(facts.begin(), facts.end(), limit.fact) == facts.end()) facts.push_back(limit.fact);
+    facts.push_back(k_limit_exceeded_fact);
+    return facts;
+}
 
 class Loader {
   public:
@@ -614,11 +624,12 @@ void Loader::load_examples(const YAML::Node& node, Rule& rule) {
 
 // Names the known facts when fact is not one of them.
 bool Loader::known_fact(const YAML::Node& node, const std::string& rule_id, const std::string& fact) {
-    if (std::find(k_facts.begin(), k_facts.end(), fact) != k_facts.end()) return true;
+    const auto facts = known_facts();
+    if (std::find(facts.begin(), facts.end(), fact) != facts.end()) return true;
     std::string list;
-    for (auto f : k_facts)
+    for (auto f : facts)
         list += (list.empty() ? "" : ", ") + std::string(f);
-    const auto hint = yaml::suggest(fact, std::vector<std::string_view>(k_facts));
+    const auto hint = yaml::suggest(fact, facts);
     error(node, rule_id,
           "unknown fact '" + fact + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
               "; known facts: " + list);

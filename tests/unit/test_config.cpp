@@ -37,8 +37,8 @@ milter: {timeout: 60}
     CHECK(config.cache_dir.empty());
     CHECK(config.on_error == Action::accept);
     CHECK(config.dry_run_tag);
-    CHECK(config.max_message_bytes == 10u << 20);
-    CHECK(config.on_oversize == Action::tempfail);
+    CHECK(config.limits.max_message_bytes == 10u << 20);
+    CHECK(config.limits.on_oversize == Action::tempfail);
     CHECK(config.log_level == "debug");
     CHECK(config.log_target == "syslog");
     CHECK(config.milter_timeout_s == 60);

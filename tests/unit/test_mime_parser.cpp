@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
+using presend::Limits;
 using presend::parse_message;
 using presend::ParsedMessage;
-using presend::ParseLimits;
 
 namespace {
 
@@ -25,7 +25,7 @@ std::string read_fixture(const std::string& name) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-ParsedMessage parse_fixture(const std::string& name, const ParseLimits& limits = {}) {
+ParsedMessage parse_fixture(const std::string& name, const Limits& limits = {}) {
     return parse_message(read_fixture(name), limits);
 }
 
@@ -241,7 +241,7 @@ TEST_CASE("nested multipart yields text parts in MIME order and attachments with
 }
 
 TEST_CASE("nesting deeper than max_mime_depth is not descended and sets mime-too-deep") {
-    ParseLimits limits;
+    Limits limits;
     limits.max_mime_depth = 2; // mixed (1) > alternative (2) > related (3)
     const ParsedMessage m = parse_fixture("nested.eml", limits);
     CHECK(has_fact(m, "mime-too-deep"));
@@ -251,9 +251,9 @@ TEST_CASE("nesting deeper than max_mime_depth is not descended and sets mime-too
     CHECK(m.attachments[0].filename == "report.pdf");
 }
 
-TEST_CASE("more parts than max_parts sets too-many-parts and stops there") {
-    ParseLimits limits;
-    limits.max_parts = 3; // mixed, alternative, plain
+TEST_CASE("more parts than max_mime_parts sets too-many-parts and stops there") {
+    Limits limits;
+    limits.max_mime_parts = 3; // mixed, alternative, plain
     const ParsedMessage m = parse_fixture("nested.eml", limits);
     CHECK(has_fact(m, "too-many-parts"));
     REQUIRE(m.parts.size() == 1);
