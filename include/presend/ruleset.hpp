@@ -14,7 +14,7 @@
 namespace presend {
 
 namespace detail {
-struct CompiledPatterns; // Hyperscan databases and scratch pool (engine/pattern_set.cpp)
+class CompiledPatterns; // Hyperscan databases and scratch pool (engine/pattern_set.cpp)
 }
 
 // Where a rule looks. header targets carry the header name in Rule::header_name.
