@@ -173,7 +173,7 @@ TEST_CASE("a detail that is not UTF-8 is still written as one valid JSON line") 
     CHECK_NOTHROW(nlohmann::json::parse(lines[0]));
 }
 
-TEST_CASE("lines from many threads never interleave") {
+TEST_CASE("lines from many threads never interleave", "[concurrency]") {
     TempDir dir;
     const auto file = dir.path / "decisions.log";
     DecisionLog log(file.string());

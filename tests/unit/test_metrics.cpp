@@ -124,7 +124,7 @@ TEST_CASE("the wrong number of label values is a bug and throws") {
     CHECK_THROWS_AS(family.with({"only-one"}), std::invalid_argument);
 }
 
-TEST_CASE("eight threads incrementing counters and histograms give exact totals") {
+TEST_CASE("eight threads incrementing counters and histograms give exact totals", "[concurrency]") {
     Registry registry;
     auto& counters = registry.counter("x_total", "x", {"rule"});
     auto& histogram = registry.histogram("x_seconds", "x", {0.5}).with({});

@@ -464,7 +464,7 @@ TEST_CASE("sqlite: the list survives reopening; a file that is not a presend dat
     CHECK_THROWS_AS(open_suppression_store(config), StoreError);
 }
 
-TEST_CASE("sqlite: lookups from several threads stay right while a batch is written") {
+TEST_CASE("sqlite: lookups from several threads stay right while a batch is written", "[concurrency]") {
     TempDir dir;
     SuppressionConfig config;
     config.backend = "sqlite";
