@@ -1,37 +1,15 @@
 // fuzz_message: libFuzzer target for the whole message path, raw bytes → parse → inspect → decide,
 // with the shipped rules. Beyond "no crash, no sanitizer report", it checks what the daemon relies
 // on: parse_message() never throws, a verdict always comes out, and dry-run never applies a block.
+#include "fuzz_support.hpp"
 #include "presend/engine.hpp"
 #include "presend/ruleset.hpp"
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <memory>
 #include <string_view>
 
-#ifndef PRESEND_SOURCE_RULES_DIR
-#error "PRESEND_SOURCE_RULES_DIR must name the shipped rules"
-#endif
-
-namespace {
-
-void require(bool condition, const char* what) {
-    if (condition) return;
-    std::fprintf(stderr, "fuzz_message: property failed: %s\n", what);
-    std::abort();
-}
-
-const presend::RuleSet& shipped_rules() {
-    static const std::shared_ptr<const presend::RuleSet> rules = [] {
-        auto loaded = presend::load_rules(PRESEND_SOURCE_RULES_DIR);
-        require(loaded.ok(), "the shipped rules load");
-        return loaded.rules;
-    }();
-    return *rules;
-}
-
-} // namespace
+using presend::fuzz::require;
+using presend::fuzz::shipped_rules;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view raw(reinterpret_cast<const char*>(data), size);
@@ -42,9 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     envelope.rcpts = {"someone@example.net"};
 
     // Small limits so deep and wide inputs reach the limit paths within -max_len.
-    presend::ParseLimits limits;
+    presend::Limits limits;
     limits.max_mime_depth = 8;
-    limits.max_parts = 20;
+    limits.max_mime_parts = 20;
+    limits.max_urls = 50;
     const presend::ParsedMessage message = presend::parse_message(raw, limits);
     auto hits = presend::inspect(rules, message, envelope);
     const std::size_t hit_count = hits.size();

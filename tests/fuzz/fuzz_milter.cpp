@@ -6,36 +6,18 @@
 // Input format: repeated [op byte][length byte][length bytes]; op % 4 = 0: header name (the value
 // is the next operation's payload), 1: end of headers, 2: body chunk, 3: reset with a new cap.
 #include "daemon/message_builder.hpp"
+#include "fuzz_support.hpp"
 #include "presend/engine.hpp"
 #include "presend/ruleset.hpp"
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <memory>
 #include <string>
 #include <string_view>
 
-#ifndef PRESEND_SOURCE_RULES_DIR
-#error "PRESEND_SOURCE_RULES_DIR must name the shipped rules"
-#endif
-
 namespace {
 
-void require(bool condition, const char* what) {
-    if (condition) return;
-    std::fprintf(stderr, "fuzz_milter: property failed: %s\n", what);
-    std::abort();
-}
-
-const presend::RuleSet& shipped_rules() {
-    static const std::shared_ptr<const presend::RuleSet> rules = [] {
-        auto loaded = presend::load_rules(PRESEND_SOURCE_RULES_DIR);
-        require(loaded.ok(), "the shipped rules load");
-        return loaded.rules;
-    }();
-    return *rules;
-}
+using presend::fuzz::require;
+using presend::fuzz::shipped_rules;
 
 class Reader {
   public:

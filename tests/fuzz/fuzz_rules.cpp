@@ -1,6 +1,7 @@
 // fuzz_rules: libFuzzer target for the rule loader, YAML bytes → lint → compile → one scan. Rule
 // files are what compliance officers edit by hand, so any text must give diagnostics or a RuleSet,
 // never a crash, a hang or an exception; a RuleSet that loads must scan a message.
+#include "fuzz_support.hpp"
 #include "presend/engine.hpp"
 #include "presend/ruleset.hpp"
 
@@ -16,11 +17,7 @@
 
 namespace {
 
-void require(bool condition, const char* what) {
-    if (condition) return;
-    std::fprintf(stderr, "fuzz_rules: property failed: %s\n", what);
-    std::abort();
-}
+using presend::fuzz::require;
 
 // One private rules directory per process; the file is rewritten for every input.
 const std::filesystem::path& rules_dir() {

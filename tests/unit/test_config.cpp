@@ -44,17 +44,24 @@ milter: {timeout: 60}
     CHECK(config.milter_timeout_s == 60);
 }
 
+namespace {
+
+// The ConfigError text load_config() gives for yaml, or "no error".
+std::string config_error(TempDir& dir, const std::string& yaml) {
+    const auto file = dir.write("presend.yaml", yaml);
+    try {
+        load_config(file);
+    } catch (const ConfigError& e) {
+        return std::string(e.what());
+    }
+    return std::string("no error");
+}
+
+} // namespace
+
 TEST_CASE("config errors name file, line and column") {
     TempDir dir;
-    auto error_of = [&](const std::string& yaml) {
-        const auto file = dir.write("presend.yaml", yaml);
-        try {
-            load_config(file);
-        } catch (const ConfigError& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
+    const auto error_of = [&](const std::string& yaml) { return config_error(dir, yaml); };
     CHECK_THAT(error_of("mode: enforce\nmdoe: dry-run\n"),
                Catch::Contains("presend.yaml:2:1: unknown key 'mdoe' (did you mean 'mode'?)"));
     CHECK_THAT(error_of("mode: block\n"),
@@ -96,15 +103,7 @@ suppression:
 
 TEST_CASE("errors in the suppression section name file, line and column") {
     TempDir dir;
-    auto error_of = [&](const std::string& yaml) {
-        const auto file = dir.write("presend.yaml", yaml);
-        try {
-            load_config(file);
-        } catch (const ConfigError& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
+    const auto error_of = [&](const std::string& yaml) { return config_error(dir, yaml); };
     CHECK_THAT(error_of("mode: enforce\nsuppression:\n  on_error: reject\n"),
                Catch::Contains("presend.yaml:3:13: on_error: expected tempfail or accept"));
     CHECK_THAT(error_of("suppression:\n  backend: sqlite\n  pth: x.db\n"),
