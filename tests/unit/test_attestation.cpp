@@ -600,3 +600,47 @@ TEST_CASE("a loaded key signs and verifies like the bytes it holds") {
     copy = moved;
     CHECK(copy.size() == 32);
 }
+
+TEST_CASE("no failure reason carries the signature, the expected signature or the key") {
+    // The reason goes to the decision log, the daemon's log and `presend attest verify`: a signature
+    // there would let anyone who reads logs replay or study tokens, a key would let them mint them.
+    Fixture fx;
+    const std::string good = fx.token();
+    const std::string sig = field_value(good, "sig");
+    // What a correct signature for a tampered token would be: never echoed as "expected ...".
+    Attestation tampered = sample();
+    tampered.basis = "opt-in";
+    const std::string tampered_sig = field_value(fx.token(tampered), "sig");
+    std::string key_hex;
+    for (unsigned char byte : fx.key) {
+        static const char digits[] = "0123456789abcdef";
+        key_hex += digits[byte >> 4];
+        key_hex += digits[byte & 0xf];
+    }
+    Fixture expired;
+    expired.policy.now = k_exp + 10;
+    Fixture other_tenant;
+    other_tenant.policy.tenant = "globex";
+    Fixture narrow;
+    narrow.policy.allowed_bases = {"verified"};
+    Fixture other_domain;
+    other_domain.policy.sender_domain = "globex.example";
+
+    const std::vector<std::pair<AttestationStatus, presend::AttestationResult>> failures{
+        {AttestationStatus::bad_signature, fx.verify(replace_field(good, "b", "opt-in"))},
+        {AttestationStatus::bad_signature, fx.verify(replace_field(good, "sig", tampered_sig))},
+        {AttestationStatus::malformed, fx.verify(good + "; sig=" + sig)},
+        {AttestationStatus::expired, expired.verify(good)},
+        {AttestationStatus::tenant_mismatch, other_tenant.verify(good)},
+        {AttestationStatus::basis_not_allowed, narrow.verify(good)},
+        {AttestationStatus::domain_mismatch, other_domain.verify(good)},
+    };
+    for (const auto& [status, result] : failures) {
+        INFO(presend::to_string(status) << ": " << result.reason);
+        CHECK(result.status == status);
+        CHECK_FALSE(result.reason.empty());
+        CHECK(result.reason.find(sig) == std::string::npos);
+        CHECK(result.reason.find(tampered_sig) == std::string::npos);
+        CHECK(result.reason.find(key_hex) == std::string::npos);
+    }
+}
