@@ -8,7 +8,6 @@
 #include "engine/tenant_config.hpp"
 #include "engine/yaml_util.hpp"
 
-#include <fstream>
 
 namespace presend {
 
@@ -34,15 +33,7 @@ Action action_value(const std::string& file, const YAML::Node& node, const char*
 
 Config load_config(const std::filesystem::path& path) {
     const std::string file = path.string();
-    std::ifstream in(path);
-    if (!in) throw ConfigError(file + ": cannot read config file");
-    YAML::Node root;
-    try {
-        root = YAML::Load(in);
-    } catch (const YAML::ParserException& e) {
-        throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
-    }
+    const YAML::Node root = yaml::load_config_file(file);
     Config config;
     if (root.IsNull()) return config; // an empty file means all defaults
     if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");

@@ -4,7 +4,6 @@
 #include "engine/yaml_util.hpp"
 
 #include <charconv>
-#include <fstream>
 
 namespace presend {
 
@@ -74,15 +73,7 @@ SuppressionConfig parse_suppression_config(const YAML::Node& node, const std::st
 
 SuppressionConfig load_suppression_config(const std::filesystem::path& path) {
     const std::string file = path.string();
-    std::ifstream in(path);
-    if (!in) throw ConfigError(file + ": cannot read config file");
-    YAML::Node root;
-    try {
-        root = YAML::Load(in);
-    } catch (const YAML::ParserException& e) {
-        throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
-    }
+    const YAML::Node root = yaml::load_config_file(file);
     if (root.IsNull()) return {};
     if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");
     return parse_suppression_config(root["suppression"], file);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
 
 namespace presend::yaml {
 
@@ -47,6 +48,17 @@ std::string suggest(std::string_view word, const std::vector<std::string_view>& 
         }
     }
     return best;
+}
+
+YAML::Node load_config_file(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) throw ConfigError(file + ": cannot read config file");
+    try {
+        return YAML::Load(in);
+    } catch (const YAML::ParserException& e) {
+        throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                          ": YAML syntax error: " + e.msg);
+    }
 }
 
 void fail(const std::string& file, const YAML::Node& node, const std::string& message) {

@@ -35,6 +35,10 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
     }
 }
 
+// Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file" or
+// "file:line:column: YAML syntax error: ...". An empty file gives a null node.
+YAML::Node load_config_file(const std::string& file);
+
 // Throws ConfigError "file:line:column: message" at node: the config readers' one way to fail.
 [[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message);
 
