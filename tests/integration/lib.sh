@@ -131,6 +131,7 @@ it_cleanup() {
     set +e
     case $rc in 0 | 77 | 141) ;; *) it_show_logs ;; esac # 77 skipped, 141 reader gone
     [ -n "$PRESEND_PID" ] && presend_kill
+    redis_stop
     [ -n "$PF_CONF" ] && pf_stop
     if [ -n "$IT_WORKDIR" ] && [ -d "$IT_WORKDIR" ]; then
         if [ "${IT_KEEP:-0}" = 1 ]; then
@@ -159,6 +160,29 @@ stop_pid() {
     # shellcheck disable=SC2086 # one pid per word
     kill -KILL "$pid" $kids 2>/dev/null || true
     return 1
+}
+
+# ---- private Redis -----------------------------------------------------------------------------------------
+
+# redis_start PORT [redis-server options]: a throwaway redis-server on 127.0.0.1:PORT, nothing saved, its
+# files in REDIS_DIR (default IT_WORKDIR); waits until it answers PING. Stopped by redis_stop (it_cleanup calls it).
+REDIS_PID=""
+redis_start() {
+    local port=$1
+    shift
+    command -v redis-server >/dev/null || skip "redis-server not installed (run contrib/bootstrap)"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+        --dir "${REDIS_DIR:-$IT_WORKDIR}" --logfile "${REDIS_DIR:-$IT_WORKDIR}/redis.log" "$@" &
+    REDIS_PID=$!
+    wait_until "$k_start_timeout" port_listening "$port" || fail "redis-server did not listen on $port"
+}
+
+# redis_stop: SIGKILL, as a crashed Redis would go; nothing to do when none runs.
+redis_stop() {
+    [ -n "$REDIS_PID" ] || return 0
+    kill -KILL "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
 }
 
 # ---- private Postfix ---------------------------------------------------------------------------------------

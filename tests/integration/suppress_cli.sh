@@ -9,14 +9,10 @@ set -euo pipefail
 
 [ -x "$PRESEND_BIN" ] || fail "PRESEND_BIN=$PRESEND_BIN is not executable (build presend first)"
 W=$(mktemp -d /tmp/presend-suppress-cli.XXXXXX)
-REDIS_PID=""
 cleanup() {
     local rc=$?
     set +e
-    if [ -n "$REDIS_PID" ]; then
-        kill -KILL "$REDIS_PID" 2>/dev/null
-        wait "$REDIS_PID" 2>/dev/null
-    fi
+    redis_stop
     rm -rf "$W"
     exit "$rc"
 }
@@ -118,9 +114,7 @@ if ! command -v redis-server >/dev/null; then
     exit 0
 fi
 read -r REDIS_PORT <<<"$(free_ports 1)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$W" \
-    --logfile "$W/redis.log" &
-REDIS_PID=$!
+REDIS_DIR=$W redis_start "$REDIS_PORT"
 redis_up() { [ "$(timeout 2 redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 wait_until 10 redis_up || fail "redis-server did not answer on $REDIS_PORT"
 run_suite "redis://127.0.0.1:$REDIS_PORT/0"
