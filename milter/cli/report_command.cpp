@@ -130,7 +130,7 @@ void add_report_command(CLI::App& app, int* exit_code) {
     auto opts = std::make_shared<ReportOptions>();
     auto* command = app.add_subcommand(
         "report",
-        "Summarise decision logs: verdicts taken and would-be, per rule, tenant, sender domain and hour");
+        "Summarise decision logs: verdicts taken and would-be, per rule, tenant, sender domain, class, attestation basis and hour");
     command->add_option(
         "--since", opts->since,
         "Count messages from this time on: 2026-11-27, 2026-11-27T06:00:00Z, or 24h, 7d back from now");

@@ -147,6 +147,7 @@ struct HitRecord {
 struct Record {
     std::optional<TimeMs> time;
     std::string queue_id, message_id, mail_from, tenant, action, would_action, mode;
+    std::string message_class, basis; // "class", and "attestation"."basis" ("" without an attestation)
     bool has_action = false, has_would_action = false, has_mail_from = false;
     std::optional<double> latency_us;
     std::vector<HitRecord> hits;
@@ -161,6 +162,8 @@ struct Record {
         message_id.clear();
         mail_from.clear();
         tenant.clear();
+        message_class.clear();
+        basis.clear();
         action.clear();
         would_action.clear();
         mode.clear();
@@ -178,6 +181,8 @@ enum class Field {
     message_id,
     mail_from,
     tenant,
+    message_class,
+    attestation,
     action,
     would_action,
     mode,
@@ -187,15 +192,17 @@ enum class Field {
     suppression_errors
 };
 enum class HitField { other, rule, monitor };
-enum class Context { top, hits, hit, rcpts, rcpt, ignored };
+enum class Context { top, hits, hit, rcpts, rcpt, attestation, ignored };
 
 Field field_of(std::string_view key) {
-    static const std::array<std::pair<std::string_view, Field>, 12> k_fields = {{
+    static const std::array<std::pair<std::string_view, Field>, 14> k_fields = {{
         {"time", Field::time},
         {"queue_id", Field::queue_id},
         {"message_id", Field::message_id},
         {"mail_from", Field::mail_from},
         {"tenant", Field::tenant},
+        {"class", Field::message_class},
+        {"attestation", Field::attestation},
         {"action", Field::action},
         {"would_action", Field::would_action},
         {"mode", Field::mode},
@@ -250,6 +257,10 @@ public:
                 ++m_record.suppressed_refused;
             return true;
         }
+        if (in(Context::attestation)) {
+            if (m_attestation_basis) m_record.basis.assign(value);
+            return true;
+        }
         if (in(Context::hit)) {
             if (m_hit_field == HitField::rule) {
                 current_hit().rule.assign(value);
@@ -276,6 +287,9 @@ public:
         case Field::tenant:
             m_record.tenant.assign(value);
             return true;
+        case Field::message_class:
+            m_record.message_class.assign(value);
+            return true;
         case Field::action:
             m_record.action.assign(value);
             m_record.has_action = true;
@@ -300,6 +314,10 @@ public:
         switch (m_stack.back()) {
         case Context::top:
             if (required(m_field)) return fail(wrong_type(m_field));
+            if (m_field == Field::attestation) {
+                m_attestation_basis = false;
+                return push(Context::attestation);
+            }
             return push(Context::ignored);
         case Context::hits: {
             if (m_record.hit_count == m_record.hits.size()) m_record.hits.emplace_back();
@@ -346,6 +364,8 @@ public:
                                               : HitField::other;
         else if (in(Context::rcpt))
             m_rcpt_result = name == "result";
+        else if (in(Context::attestation))
+            m_attestation_basis = name == "basis";
         return true;
     }
     bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& error) {
@@ -401,9 +421,17 @@ private:
     HitField m_hit_field = HitField::other;
     Field m_rcpt_kind = Field::other; // which of the two recipient arrays is open
     bool m_rcpt_result = false;       // the current recipient key is "result"
+    bool m_attestation_basis = false; // the current attestation key is "basis"
 };
 
 // ---- aggregation helpers ---------------------------------------------------------------------------------
+
+// A ranking whose only key is the one for "not in the log" (logs from before classes, a platform without
+// attestation keys): the text and HTML reports leave its table out.
+bool absent_only(const Ranking& ranking, std::string_view absent) {
+    return ranking.others.messages == 0 &&
+           (ranking.top.empty() || (ranking.top.size() == 1 && ranking.top[0].key == absent));
+}
 
 std::string domain_of(const Record& record) {
     std::string_view from = record.mail_from;
@@ -604,8 +632,8 @@ struct Aggregator::State {
 
     std::unordered_map<std::string, std::uint64_t> modes, actions, would_actions;
     std::unordered_map<std::string, RuleAcc> rules;
-    std::unordered_map<std::string, Counts> tenants, domains;
-    Counts tenants_overflow, domains_overflow;
+    std::unordered_map<std::string, Counts> tenants, domains, classes, bases;
+    Counts tenants_overflow, domains_overflow, classes_overflow, bases_overflow;
     std::map<TimeMs, Counts> hours;
     LatencyHistogram latency;
 
@@ -642,6 +670,15 @@ struct Aggregator::State {
             count(*counts, blocking);
         else
             count(domains_overflow, blocking);
+        // Lines written before classes and attestations were logged have neither: "(none)".
+        if (auto* counts = slot(classes, r.message_class.empty() ? std::string("(none)") : r.message_class, capped))
+            count(*counts, blocking);
+        else
+            count(classes_overflow, blocking);
+        if (auto* counts = slot(bases, r.basis.empty() ? std::string("(no attestation)") : r.basis, capped))
+            count(*counts, blocking);
+        else
+            count(bases_overflow, blocking);
 
         count(hours[floor_div(when, k_ms_per_hour) * k_ms_per_hour], blocking);
         // Past 1e12 µs (11 days) a latency is garbage, and llround of it could overflow.
@@ -752,6 +789,8 @@ Report Aggregator::finish(std::vector<std::string> inputs) {
     });
     report.tenants = rank(s.tenants, s.tenants_overflow, s.options.top);
     report.sender_domains = rank(s.domains, s.domains_overflow, s.options.top);
+    report.classes = rank(s.classes, s.classes_overflow, s.options.top);
+    report.attestation_bases = rank(s.bases, s.bases_overflow, s.options.top);
 
     if (!s.hours.empty()) {
         const TimeMs from = s.hours.begin()->first, to = s.hours.rbegin()->first;
@@ -1083,6 +1122,9 @@ std::string render_text(const Report& r) {
         };
         ranking("TENANT", r.tenants);
         ranking("SENDER DOMAIN", r.sender_domains);
+        if (!absent_only(r.classes, "(none)")) ranking("CLASS", r.classes);
+        if (!absent_only(r.attestation_bases, "(no attestation)"))
+            ranking("ATTESTATION BASIS", r.attestation_bases);
 
         bool daily = false;
         const auto buckets = timeline_buckets(r, 48, daily);
@@ -1140,7 +1182,8 @@ std::string render_text(const Report& r) {
 //   would_block: n               (would-be verdict reject, tempfail, quarantine or discard)
 //   suppressed_recipients: {total, refused, would_refuse, store_errors}   (the suppression list at RCPT TO)
 //   rules: [{rule, messages, would_block, monitor, examples: [{message_id, queue_id, time, would_block}]}]
-//   tenants, sender_domains: {top: [{key, messages, would_block}], others: {keys, messages, would_block}}
+//   tenants, sender_domains, classes, attestation_bases:
+//                {top: [{key, messages, would_block}], others: {keys, messages, would_block}}
 //   hourly: [{hour, messages, would_block}]     (every hour from first to last, UTC)
 //   latency_us: {samples, p50, p99, max} or null
 //   capped: bool                 (some keys were counted under others unranked)
@@ -1206,6 +1249,8 @@ std::string render_json(const Report& r) {
     }
     out["tenants"] = ranking(r.tenants);
     out["sender_domains"] = ranking(r.sender_domains);
+    out["classes"] = ranking(r.classes);
+    out["attestation_bases"] = ranking(r.attestation_bases);
     out["hourly"] = ojson::array();
     for (const auto& h : r.hourly)
         out["hourly"].push_back({{"hour", format_time(h.hour)},
@@ -1531,6 +1576,10 @@ std::string render_html(const Report& r) {
 
     html += "<div class=\"two\">\n" + ranking_table("tenants", "Tenants", "Tenant", r.tenants) +
             ranking_table("sender-domains", "Sender domains", "Domain", r.sender_domains) + "</div>\n";
+    if (!absent_only(r.classes, "(none)") || !absent_only(r.attestation_bases, "(no attestation)"))
+        html += "<div class=\"two\">\n" + ranking_table("classes", "Message classes", "Class", r.classes) +
+                ranking_table("attestation-bases", "Consent attestations", "Basis", r.attestation_bases) +
+                "</div>\n";
 
     html += "<section id=\"examples\"><h2>Examples</h2>\n<p class=\"muted\">Messages each rule hit, the "
             "ones it would have blocked first: look them up by Message-ID or queue id.</p>\n";

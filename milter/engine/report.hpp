@@ -108,6 +108,8 @@ struct Report {
     std::vector<RuleStats> rules;   // most would-block first, then most messages, then by id
     Ranking tenants;                // no tenant is "(none)"
     Ranking sender_domains;         // "<>" is "(null sender)"
+    Ranking classes;                // bulk, transactional; "(none)" in logs from before classes
+    Ranking attestation_bases;      // the verified attestation's basis; "(no attestation)"
     std::vector<HourCounts> hourly; // every hour from first to last, empty hours included
     std::optional<Latency> latency;
     bool capped = false; // some keys went to "others" unranked because of k_max_distinct_keys

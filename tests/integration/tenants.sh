@@ -88,3 +88,9 @@ pass "the old config, key included, stays in force"
 
 presend_stop
 pass "presend stopped cleanly on SIGTERM"
+
+# The report breaks the messages down by class and by the basis of the attestation that let them through.
+report=$("$PRESEND_BIN" report "$DECISIONS")
+grep -qE '^ *double-opt-in +2 ' <<<"$report" || fail "presend report has no 'double-opt-in 2' row: $report"
+grep -qE '^ *transactional +1 ' <<<"$report" || fail "presend report has no 'transactional 1' row: $report"
+pass "report: messages by class and by attestation basis"

@@ -519,3 +519,40 @@ TEST_CASE("suppressed recipients: refused, would be refused, and store errors, i
     // A log from before the suppression list: no line about it in the text report.
     CHECK(render_text(whole_log()).find("suppressed recipients") == std::string::npos);
 }
+
+TEST_CASE("message classes and attestation bases, and old logs without them") {
+    Aggregator a{Options{}};
+    const std::string ok = R"("action":"accept","would_action":"accept","hits":[],"mode":"enforce",)";
+    a.add_line(at_six(ok + R"("class":"bulk","attestation":{"tenant":"acme","list":"l1","basis":"double-opt-in"}})"),
+               "t", 1);
+    a.add_line(at_six(ok + R"("class":"bulk","attestation":{"basis":"double-opt-in","list":"l2"}})"), "t", 2);
+    a.add_line(at_six(ok + R"("class":"bulk","attestation":{"list":"l3","basis":"customer-relationship"}})"), "t",
+               3);
+    a.add_line(at_six(R"("action":"reject","would_action":"reject","hits":[{"rule":"consent-missing"}],)"
+                      R"("class":"bulk"})"),
+               "t", 4);
+    a.add_line(at_six(ok + R"("class":"transactional","attestation":null})"), "t", 5);
+    const Report r = a.finish({"t"});
+    REQUIRE(r.malformed == 0);
+    CHECK(key(r.classes, "bulk").counts.messages == 4);
+    CHECK(key(r.classes, "bulk").counts.would_block == 1);
+    CHECK(key(r.classes, "transactional").counts.messages == 1);
+    CHECK(key(r.attestation_bases, "double-opt-in").counts.messages == 2);
+    CHECK(key(r.attestation_bases, "customer-relationship").counts.messages == 1);
+    CHECK(key(r.attestation_bases, "(no attestation)").counts.messages == 2);
+    CHECK(key(r.attestation_bases, "(no attestation)").counts.would_block == 1);
+
+    const std::string text = render_text(r);
+    CHECK_THAT(text, Catch::Contains("CLASS"));
+    CHECK_THAT(text, Catch::Contains("ATTESTATION BASIS"));
+    const auto j = nlohmann::json::parse(render_json(r));
+    CHECK(j["classes"]["top"][0]["key"] == "bulk");
+    CHECK(j["attestation_bases"]["top"].size() == 3);
+    CHECK_THAT(render_html(r), Catch::Contains("id=\"attestation-bases\""));
+
+    // The fixture log predates both: JSON says "(none)", the text and HTML reports leave the tables out.
+    const Report old = whole_log();
+    CHECK(key(old.classes, "(none)").counts.messages == old.messages);
+    CHECK(render_text(old).find("ATTESTATION BASIS") == std::string::npos);
+    CHECK(render_html(old).find("id=\"classes\"") == std::string::npos);
+}
