@@ -28,7 +28,7 @@ report, count = json.load(open(sys.argv[1])), int(sys.argv[2])
 runs = {r["run"]: r for r in report["runs"]}
 assert sorted(runs) == ["a", "b"], sorted(runs)
 for r in runs.values():
-    for key in ("msg_per_s", "ratio_to_a", "eod_p50_ms", "eod_p99_ms"):
+    for key in ("msg_per_s", "ratio_to_a", "eod_p50_ms", "eod_p99_ms", "mta_cpu_s_per_1k", "cpu_bound_msg_per_s"):
         assert isinstance(r[key], (int, float)) and r[key] > 0, (r["run"], key, r[key])
     assert r["accepted"] == count and r["delivered"] == count, (r["run"], r["accepted"], r["delivered"])
     assert r["refused"] == r["tempfailed"] == r["errors"] == 0, r
@@ -44,8 +44,8 @@ pass "JSON report: (a) and (b) measured; (b) accepted and delivered $k_count of 
 "$IT_PYTHON" "$SRC_DIR/contrib/bench/e2e-report" --render "$out/report.json" >"$out/table.txt"
 cat "$out/table.txt"
 number='[0-9]+\.[0-9]+'
-grep -qE "^\(a\) no milter +$number +1\.00 +- +$number +$number " "$out/table.txt" ||
+grep -qE "^\(a\) no milter +$number +1\.00 +- +$number +[0-9]+ +$number +$number " "$out/table.txt" ||
     fail "the table has no row of figures for (a)"
-grep -qE "^\(b\) presend.* +$number +$number +$number +$number +$number +[-+]$number +$number +[0-9]+ \([0-9]+\) +$k_count/$k_count +$k_count\$" \
+grep -qE "^\(b\) presend.* +$number +$number +$number +$number +[0-9]+ +$number +$number +[-+]$number +$number +[0-9]+ \([0-9]+\) +$k_count/$k_count +$k_count\$" \
     "$out/table.txt" || fail "the table has no complete row of figures for (b)"
 pass "table: a row of figures for (a) and (b)"
