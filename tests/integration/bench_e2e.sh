@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench_e2e: contrib/bench/e2e still works. Runs (a) no milter and (b) presend in enforce mode on 100
+# messages (rspamd is never needed here) and checks the JSON report and the table rendered from it: every
+# figure is a number, presend refused the probe carrying a phrase with its bench-phrases rule, and (b)
+# accepted and delivered every compliant message of the corpus.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+k_count=100
+k_timeout=120 # seconds for the whole benchmark; it takes about 20 on an idle 2-core box
+
+[ "$(id -u)" -eq 0 ] || skip "needs root: the benchmark runs a private Postfix and smtp-sink as root"
+out=$(mktemp -d "${TMPDIR:-/tmp}/presend-bench-e2e.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+
+rc=0
+timeout "$k_timeout" "$SRC_DIR/contrib/bench/e2e" --count "$k_count" --only a,b --json \
+    >"$out/report.json" 2>"$out/e2e.log" || rc=$?
+[ "$rc" -ne 77 ] || skip "$(grep SKIP "$out/report.json" "$out/e2e.log" | head -n 1)"
+if [ "$rc" -ne 0 ]; then
+    tail -n 40 "$out/e2e.log" "$out/report.json" >&2
+    fail "contrib/bench/e2e exited with status $rc"
+fi
+
+"$IT_PYTHON" - "$out/report.json" "$k_count" <<'PY' || fail "the JSON report is incomplete: $(cat "$out/report.json")"
+import json, sys
+report, count = json.load(open(sys.argv[1])), int(sys.argv[2])
+runs = {r["run"]: r for r in report["runs"]}
+assert sorted(runs) == ["a", "b"], sorted(runs)
+for r in runs.values():
+    for key in ("msg_per_s", "ratio_to_a", "eod_p50_ms", "eod_p99_ms", "mta_cpu_s_per_1k", "cpu_bound_msg_per_s"):
+        assert isinstance(r[key], (int, float)) and r[key] > 0, (r["run"], key, r[key])
+    assert r["accepted"] == count and r["delivered"] == count, (r["run"], r["accepted"], r["delivered"])
+    assert r["refused"] == r["tempfailed"] == r["errors"] == 0, r
+b = runs["b"]
+for key in ("filter_cpu_s_per_1k", "filter_p99_ms", "peak_rss_mib", "peak_rss_sum_mib"):
+    assert isinstance(b[key], (int, float)) and b[key] > 0, (key, b[key])
+assert isinstance(b["p99_added_ms"], (int, float)), b["p99_added_ms"]
+assert b["filter_timed"] == count, b["filter_timed"]
+assert b["probe"]["reply"].startswith("5") and "bench-phrases" in b["probe"]["hits"], b["probe"]
+PY
+pass "JSON report: (a) and (b) measured; (b) accepted and delivered $k_count of $k_count, refused the phrase probe"
+
+"$IT_PYTHON" "$SRC_DIR/contrib/bench/e2e-report" --render "$out/report.json" >"$out/table.txt"
+cat "$out/table.txt"
+number='[0-9]+\.[0-9]+'
+grep -qE "^\(a\) no milter +$number +1\.00 +- +$number +[0-9]+ +$number +$number " "$out/table.txt" ||
+    fail "the table has no row of figures for (a)"
+grep -qE "^\(b\) presend.* +$number +$number +$number +$number +[0-9]+ +$number +$number +[-+]$number +$number +[0-9]+ \([0-9]+\) +$k_count/$k_count +$k_count\$" \
+    "$out/table.txt" || fail "the table has no complete row of figures for (b)"
+pass "table: a row of figures for (a) and (b)"
