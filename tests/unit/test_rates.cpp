@@ -370,3 +370,35 @@ TEST_CASE("a Redis rate store that is down fails fast with StoreError") {
     CHECK_THROWS_AS(limiter.check("acme", "x@gmail.com", k_t0), StoreError);
     CHECK_NOTHROW(limiter.check("acme", "x@example.org", k_t0)); // no bucket applies: no store call
 }
+
+TEST_CASE("a fleet: two MTAs sharing one Redis take from the same buckets, atomically") {
+    if (!RedisServer::available()) {
+        WARN("redis-server is not installed: Redis fleet test skipped");
+        return;
+    }
+    TempDir dir;
+    RedisServer redis(dir.path());
+    RedisSettings settings;
+    settings.port = redis.port();
+    const auto config = rates_from("rates:\n  backend: redis\n  limits:\n    - {group: microsoft, rate: 100, per: hour}\n");
+    RateLimiter mta1(config, detail::open_redis_rate_store(settings));
+    RateLimiter mta2(config, detail::open_redis_rate_store(settings));
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] { ok += passed(t % 2 ? mta1 : mta2, "acme", "x@outlook.com", 40, k_t0); });
+    for (auto& t : threads)
+        t.join();
+    CHECK(ok == 100); // 160 asked for, the fleet-wide burst let through
+    CHECK_FALSE(mta1.check("acme", "x@outlook.com", k_t0).allowed);
+    CHECK_FALSE(mta2.check("acme", "x@live.com", k_t0).allowed);
+
+    SECTION("after SCRIPT FLUSH (or a Redis restart) EVALSHA falls back to EVAL") {
+        redisContext* c = redisConnect("127.0.0.1", redis.port());
+        REQUIRE(c);
+        freeReplyObject(redisCommand(c, "SCRIPT FLUSH"));
+        redisFree(c);
+        CHECK(mta1.check("acme", "x@outlook.com", k_t0 + 36s).allowed); // one token back after 36 s
+        CHECK_FALSE(mta2.check("acme", "x@outlook.com", k_t0 + 36s).allowed);
+    }
+}
