@@ -492,6 +492,24 @@ with_subject() {
     echo "$out"
 }
 
+# ---- a private redis-server ---------------------------------------------------------------------------------
+
+# start_redis: redis-server on REDIS_PORT (set by the caller), loopback only, nothing on disk; REDIS_PID.
+# stop_redis kills it (SIGKILL: a store that vanishes, as in a crash). Callers add stop_redis to their trap.
+REDIS_PID=""
+start_redis() {
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$IT_WORKDIR" >"$IT_WORKDIR/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_until "$k_start_timeout" port_listening "$REDIS_PORT" || fail "redis-server did not listen on $REDIS_PORT"
+}
+stop_redis() {
+    [ -n "$REDIS_PID" ] || return 0
+    kill -KILL "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+
 # ---- recipients at RCPT TO (suppression list, volume guard) ------------------------------------------------
 
 # config_head MODE: the first lines of a test's presend.yaml: the mode, the decision log, no pattern cache and

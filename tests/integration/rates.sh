@@ -5,18 +5,20 @@
 # accepted and delivered. The decision line records the rate-limited recipient, the metrics count it,
 # `presend rates` shows the bucket from the daemon's state file, and `presend report` counts it. In dry-run
 # (a reload, which keeps the counts) a recipient over a limit is delivered and recorded as would_tempfail.
-# Mail from the sendmail command is counted but never deferred.
+# Mail from the sendmail command is counted but never deferred. Then the Redis store (a reload switches to it):
+# the same 451 past a limit, `presend rates` reading Redis, and 451 4.3.0 while Redis is down.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 pf_setup "$(mktemp -d "${TMPDIR:-/tmp}/presend-it.XXXXXX")"
+trap 'stop_redis; it_cleanup' EXIT
 
 CONF=$IT_WORKDIR/presend.yaml
 STATE=$IT_WORKDIR/rates.state
 METRICS_PORT=$(free_ports 1)
 k_refill_timeout=20 # a 10 s window refills one token in 5 s; a slow box gets four times that
 
-# write_config MODE LIMITS: the daemon's config; the tenant acme is every sender at example.com.
+# write_config MODE LIMITS [STORE-KEYS]: the daemon's config; the tenant acme is every sender at example.com.
 write_config() {
     config_head "$1" >"$CONF"
     cat >>"$CONF" <<EOF
@@ -25,6 +27,7 @@ tenants:
     selectors: {mail_from_domain: [example.com]}
 rates:
   state_file: $STATE
+${3:-}
   limits:
 $2
 EOF
@@ -119,4 +122,32 @@ assert r["deferred"] >= 1 and r["would_defer"] == 2 and r["total"] == r["deferre
 assert r["store_errors"] == 0, r
 EOF
 pass "presend report counts the rate-limited recipients: deferred and not"
+
+# ---- Redis: the fleet's store; a Redis that is down gives on_error (451 4.3.0) ---------------------------------
+command -v redis-server >/dev/null || skip "redis-server not installed (run contrib/bootstrap); the memory part passed"
+REDIS_PORT=$(free_ports 1)
+start_redis
+write_config enforce "    - {tenant: \"*\", group: yahoo, rate: 1, per: minute}" "  backend: redis
+  redis: {host: 127.0.0.1, port: $REDIS_PORT, timeout_ms: 200}"
+reload_ok
+wait_log "$PRESEND_LOG" "rates: store redis://127.0.0.1:$REDIS_PORT/0" 1 10 || fail "the reload did not open the Redis store"
+send_to "a@yahoo.com,b@aol.com"
+expect_rcpt_reply a@yahoo.com '^250 '
+expect_rcpt_reply b@aol.com '^451 4\.7\.1 <b@aol\.com>: sending rate for acme to yahoo exceeded \(1/minute\), try again later$'
+expect_reply 250
+expect_sink_rcpts "a@yahoo.com "
+"$PRESEND_BIN" rates --config "$CONF" --json >"$IT_WORKDIR/rates-redis.json"
+grep -qF '"limit": "tenant=*,group=yahoo,per=minute"' "$IT_WORKDIR/rates-redis.json" ||
+    fail "presend rates does not show the Redis bucket: $(cat "$IT_WORKDIR/rates-redis.json")"
+pass "presend rates reads the bucket from Redis"
+
+stop_redis
+send_to "c@yahoo.com"
+expect_rcpt_reply c@yahoo.com '^451 4\.3\.0 <c@yahoo\.com>: sending rate check unavailable, try again later$'
+expect_item rate_errors 0 rcpt c@yahoo.com
+expect_item rate_errors 0 result tempfail
+grep -q "rate store redis://127.0.0.1:$REDIS_PORT/0: lookup of <c@yahoo.com> failed" "$PRESEND_LOG" ||
+    fail "no log line for the rate store error"
+[ "$(metric 'presend_store_errors_total{store="rates-redis"}')" -ge 1 ] || fail "presend_store_errors_total{store=\"rates-redis\"} not counted"
+pass "Redis down: 451 4.3.0, recorded, logged and counted"
 presend_stop

@@ -11,13 +11,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 pf_setup "$(mktemp -d "${TMPDIR:-/tmp}/presend-it.XXXXXX")"
-REDIS_PID=""
-stop_redis() {
-    [ -n "$REDIS_PID" ] || return 0
-    kill -KILL "$REDIS_PID" 2>/dev/null || true
-    wait "$REDIS_PID" 2>/dev/null || true
-    REDIS_PID=""
-}
 trap 'stop_redis; it_cleanup' EXIT
 
 CONF=$IT_WORKDIR/presend.yaml
@@ -108,10 +101,7 @@ expect_decision result tempfail
 expect_item suppression_errors 1 rcpt "$KEPT"
 expect_item suppression_errors 1 result tempfail
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$IT_WORKDIR" >"$IT_WORKDIR/redis.log" 2>&1 &
-REDIS_PID=$!
-wait_until "$k_start_timeout" port_listening "$REDIS_PORT" || fail "redis-server did not listen on $REDIS_PORT"
+start_redis
 timeout 30 "$PRESEND_BIN" suppress add --store "redis://127.0.0.1:$REDIS_PORT" --reason complaint "$GONE" >/dev/null
 sleep 1 # after a failure the store fails fast for half a second before it tries to reconnect
 send_to "$GONE,$KEPT"
