@@ -3,6 +3,7 @@
 #pragma once
 
 #include "presend/limits.hpp"
+#include "presend/rates.hpp"
 #include "presend/suppression.hpp"
 #include "presend/tenant.hpp"
 #include "presend/verdict.hpp"
@@ -49,6 +50,9 @@ struct Config {
 
     // The list of recipients refused at RCPT TO (docs/suppression.md); backend "none" without the section.
     SuppressionConfig suppression;
+
+    // The volume guard at RCPT TO (docs/rates.md); backend "none" without the section.
+    RatesConfig rates;
 
     // Tenants (docs/tenants.md): who a message belongs to, its class, and the consent attestation it needs.
     MessageClass default_class = MessageClass::bulk; // of a message no tenant selects

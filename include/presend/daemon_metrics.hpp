@@ -20,6 +20,8 @@ namespace presend {
 constexpr std::size_t k_max_rule_labels = 1000;
 constexpr std::size_t k_max_tenant_labels = 1000;
 constexpr std::size_t k_max_store_labels = 16;
+// Destination groups: the shipped four, "other" and what a config adds; scopes: four (rates.hpp).
+constexpr std::size_t k_max_group_labels = 256;
 
 // The tenant label of a message that names none.
 constexpr std::string_view k_no_tenant = "none";
@@ -43,6 +45,10 @@ class DaemonMetrics {
     void rules_loaded(std::size_t rules);
     // A suppression (or other) store failed to answer; store names the backend, e.g. "redis".
     void store_error(std::string_view store);
+    // The volume guard checked a recipient of this destination group (docs/rates.md).
+    void rate_check(std::string_view group);
+    // ... and found no token: scope is tenant, group, tenant-group or warmup.
+    void rate_limited(std::string_view scope, std::string_view group);
 
     std::string render() const { return m_registry.render(); }
 
@@ -59,6 +65,8 @@ class DaemonMetrics {
     metrics::CounterFamily& m_reload_failures;
     metrics::GaugeFamily& m_rules_loaded;
     metrics::CounterFamily& m_store_errors;
+    metrics::CounterFamily& m_rate_checks;
+    metrics::CounterFamily& m_rate_limited;
     metrics::GaugeFamily& m_build_info;
 };
 

@@ -21,7 +21,8 @@ namespace presend {
 // and total_us (from MAIL FROM) when given; tenant, class and attestation {tenant, list, basis} when the
 // verdict has them; suppressed (recipients the suppression list refused or would refuse: rcpt, entry,
 // domain_entry, reason, scope, since, result) and suppression_errors (recipients the store could not
-// check: rcpt, error, result) when there are any.
+// check: rcpt, error, result) when there are any; likewise rate_limited (recipients over a sending rate: rcpt,
+// tenant, group, limit, scope, rate, result) and rate_errors (the rate store could not answer).
 // result is the action taken in enforce; in dry-run "accept" or "would_<action>".
 nlohmann::json decision_json(const Envelope& envelope, const std::string& message_id, const Verdict& verdict,
                              std::chrono::microseconds latency, std::string_view rules_version,

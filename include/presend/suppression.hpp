@@ -5,6 +5,7 @@
 // throws StoreError, never hangs. Standard library only. See docs/suppression.md.
 #pragma once
 
+#include "presend/store.hpp"
 #include "presend/verdict.hpp"
 
 #include <cstdint>
@@ -39,12 +40,6 @@ struct SuppressionEntry {
 };
 
 bool operator==(const SuppressionEntry& a, const SuppressionEntry& b);
-
-// The store could not answer (I/O error, database locked past its timeout, Redis down or slow). The daemon
-// answers the recipient with SuppressionConfig::on_store_error; the CLI exits 2.
-struct StoreError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 // Normalisation, applied to every key stored and every recipient looked up: trim blanks, strip one pair of
 // angle brackets, drop a trailing dot of the domain, then lower-case the whole address (ASCII letters only;
@@ -146,11 +141,7 @@ struct SuppressionConfig {
                                   // without a backend key means sqlite
     // sqlite: the file; its directory must be writable (WAL keeps -wal and -shm files beside it)
     std::filesystem::path path = "/var/lib/presend/suppression.db";
-    std::string redis_host = "127.0.0.1";
-    int redis_port = 6379;
-    int redis_db = 0;
-    std::filesystem::path redis_password_file; // first line is the AUTH password; empty: no AUTH
-    int redis_timeout_ms = 200; // connect and per-command timeout: a slow Redis costs a RCPT this, then fails
+    RedisSettings redis; // backend redis: the server and its timeout
     // When the store cannot answer: tempfail (the client retries) or accept (mail flows unchecked).
     Action on_store_error = Action::tempfail;
 

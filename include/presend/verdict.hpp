@@ -40,9 +40,12 @@ struct Hit {
     bool monitor = false;      // trial rule: logged, never acted on
 };
 
-// What the suppression list did to one recipient at RCPT TO, before the message existed. Only recipients the
-// list refused, would refuse (dry-run) or could not check (store error) get one; the others pass unrecorded.
+// What the suppression list or the volume guard (rates) did to one recipient at RCPT TO, before the message
+// existed. Only recipients one of them refused, would refuse (dry-run) or could not check (store error) get
+// one; the others pass unrecorded.
 struct RcptVerdict {
+    enum class Check { suppression, rates };
+    Check check = Check::suppression;
     std::string rcpt;                     // as the MTA gave it
     Action action = Action::accept;       // what was done: reject, tempfail (store error) or accept
     Action would_action = Action::accept; // what enforce mode does with it
@@ -53,6 +56,12 @@ struct RcptVerdict {
     std::string scope;       // "" global, else the tenant id
     std::int64_t since = 0;  // the entry's created time, unix seconds
     std::string store_error; // not empty: the store could not answer, and this is why
+    // rates: the bucket that had no token
+    std::string rate_tenant; // "-" for mail of no tenant
+    std::string rate_group;  // the recipient's destination group
+    std::string rate_limit;  // "tenant=*,group=microsoft,per=minute" or "warmup:tenant=newco"
+    std::string rate_scope;  // tenant, group, tenant-group, warmup
+    std::string rate;        // "60/minute": the rate in force
 };
 
 // The consent attestation that let a message through (docs/attestation.md), for audits.

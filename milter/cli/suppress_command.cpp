@@ -4,6 +4,7 @@
 // remove: not found, import: bad lines; 2 usage, config or store error.
 #include "cli/commands.hpp"
 #include "cli/progress_line.hpp"
+#include "cli/timed_run.hpp"
 
 #include "engine/suppression_config.hpp"
 #include "engine/suppression_import.hpp"
@@ -432,66 +433,28 @@ LookupMix lookup_mix(std::size_t count, std::size_t entries) {
     return mix;
 }
 
-double thread_cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
 void run_lookups(const SuppressionStore& store, const LookupMix& mix, const std::string& tenant,
                  unsigned threads) {
-    std::vector<std::vector<float>> latencies(threads);
     std::vector<std::size_t> hits(threads, 0);
-    std::vector<std::string> errors(threads);
-    std::vector<double> cpu_seconds(threads, 0.0);
-    const auto start = Clock::now();
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t)
-        workers.emplace_back([&, t] {
-            auto& lat = latencies[t];
-            lat.reserve(mix.recipients.size() / threads + 1);
-            const double cpu0 = thread_cpu_seconds();
-            try {
-                for (std::size_t n = t; n < mix.recipients.size(); n += threads) {
-                    const auto t0 = Clock::now();
-                    const bool hit = store.find(mix.recipients[n], tenant).has_value();
-                    lat.push_back(std::chrono::duration<float, std::micro>(Clock::now() - t0).count());
-                    hits[t] += hit;
-                }
-            } catch (const std::exception& e) {
-                errors[t] = e.what();
-            }
-            cpu_seconds[t] = thread_cpu_seconds() - cpu0;
+    TimedRun run;
+    try {
+        run = timed_run(mix.recipients.size(), threads, [&](std::size_t i, unsigned t) {
+            hits[t] += store.find(mix.recipients[i], tenant).has_value();
         });
-    for (auto& w : workers)
-        w.join();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    for (const auto& e : errors)
-        if (!e.empty()) throw StoreError(e);
-    std::vector<float> all;
-    std::size_t hit_count = 0;
-    double cpu = 0;
-    for (unsigned t = 0; t < threads; ++t) {
-        all.insert(all.end(), latencies[t].begin(), latencies[t].end());
-        hit_count += hits[t];
-        cpu += cpu_seconds[t];
+    } catch (const std::runtime_error& e) {
+        throw StoreError(e.what());
     }
-    std::sort(all.begin(), all.end());
-    const auto pct = [&](double p) {
-        return all.empty()
-                   ? 0.0
-                   : static_cast<double>(all[std::min(
-                         all.size() - 1, static_cast<std::size_t>(p * static_cast<double>(all.size())))]);
-    };
+    std::size_t hit_count = 0;
+    for (auto h : hits)
+        hit_count += h;
     const double n = static_cast<double>(mix.recipients.size());
     // Per CPU-second is the figure that holds on a busy host; wall-clock rates drop with whatever else runs.
     std::printf(
         "  lookups %-24s %9.0f/s wall, %9.0f/s per CPU-second  (%zu in %.2f s, %u thread%s; hits %.1f%%; "
         "p50 %.1f us, p99 %.1f us, max %.0f us)\n",
-        tenant.empty() ? "(global only)" : ("(tenant " + tenant + ")").c_str(), n / seconds, n / cpu,
-        mix.recipients.size(), seconds, threads, threads == 1 ? "" : "s",
-        100.0 * static_cast<double>(hit_count) / n, pct(0.50), pct(0.99),
-        all.empty() ? 0.0 : static_cast<double>(all.back()));
+        tenant.empty() ? "(global only)" : ("(tenant " + tenant + ")").c_str(), n / run.seconds,
+        n / run.cpu_seconds, mix.recipients.size(), run.seconds, threads, threads == 1 ? "" : "s",
+        100.0 * static_cast<double>(hit_count) / n, run.percentile(0.50), run.percentile(0.99), run.max());
     if (!tenant.empty() && hit_count != mix.expected_hits)
         std::printf("  WARNING: %zu hits, expected %zu: the store is not answering as it should\n", hit_count,
                     mix.expected_hits);

@@ -120,6 +120,23 @@ std::shared_ptr<const State> with_suppression(std::shared_ptr<const State> state
     return next;
 }
 
+// state with its volume guard: the limits of this config over old's store when the store settings (and state
+// file) are unchanged, so a reload keeps the counts; else a new store. Worker only (the memory store's state
+// file writer is a thread). Never throws for a store that cannot be opened: its recipients get on_error.
+std::shared_ptr<const State> with_rates(std::shared_ptr<const State> state, const State* old) {
+    const RatesConfig& config = state->config.rates;
+    if (config.backend == "none") return state;
+    auto next = std::make_shared<State>(*state);
+    std::shared_ptr<RateStoreHandle> handle;
+    if (old && old->rates) {
+        const RatesConfig& before = old->rates->handle()->config();
+        if (before.same_store(config) && before.state_file == config.state_file) handle = old->rates->handle();
+    }
+    if (!handle) handle = std::make_shared<RateStoreHandle>(config);
+    next->rates = std::make_shared<RateCheck>(config, std::move(handle));
+    return next;
+}
+
 std::string describe_exit(int status) {
     if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
     if (WIFSIGNALED(status)) {
@@ -229,7 +246,7 @@ class ControlThread {
         const auto old = m_store.current();
         std::shared_ptr<const State> next;
         try {
-            next = with_suppression(load_state(m_options), old.get());
+            next = with_rates(with_suppression(load_state(m_options), old.get()), old.get());
         } catch (const std::exception& e) {
             daemon_metrics().reload(false);
             spdlog::error("reload failed: {}; keeping rules {}", e.what(), old->rules->version);
@@ -320,7 +337,7 @@ void start_metrics(const MetricsConfig& config, bool first) {
         }
         setup_logging(state->config.log_target, state->config.log_level);
     }
-    state = with_suppression(std::move(state), nullptr);
+    state = with_rates(with_suppression(std::move(state), nullptr), nullptr);
     const Config& config = state->config;
 
     // Neither is ever destroyed: worker_exit() ends the process under libmilter's threads.

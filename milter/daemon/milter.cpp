@@ -58,6 +58,14 @@ struct InFlight {
     InFlight& operator=(const InFlight&) = delete;
 };
 
+// A local submission's recipient answer that defers the whole message at EOM: the 451's enhanced code and
+// text, and the note for the decision line.
+struct Deferral {
+    const char* xcode;
+    std::string text;
+    const char* note;
+};
+
 struct Session {
     // Negotiated once per connection.
     bool leading_space_kept = false; // SMFIP_HDR_LEADSPC
@@ -81,10 +89,10 @@ struct Session {
     std::vector<RcptVerdict> rcpt_verdicts; // what the suppression list answered, for the decision line
     std::size_t rcpt_verdicts_dropped = 0;  // past k_max_rcpt_verdicts
     // local_submission only: recipients to remove at EOM (as the MTA gave them), the reply when none is
-    // left, and whether a store error asks for the whole message to be tempfailed.
+    // left, and the 451 when a suppression store error asks for the whole message to be tempfailed.
     std::vector<std::string> rcpts_to_delete;
     std::string suppressed_reply;
-    bool rcpt_tempfail = false;
+    std::optional<Deferral> deferral;
     Clock::time_point started;     // MAIL FROM: the total time in the decision log
     Clock::time_point eom_started; // the latency in the decision log
 
@@ -101,7 +109,7 @@ struct Session {
         rcpt_verdicts_dropped = 0;
         rcpts_to_delete.clear();
         suppressed_reply.clear();
-        rcpt_tempfail = false;
+        deferral.reset();
         started = eom_started = Clock::now();
     }
 
@@ -117,7 +125,7 @@ struct Session {
         verdict.rcpts = std::move(rcpt_verdicts);
         rcpt_verdicts.clear();
         if (rcpt_verdicts_dropped > 0)
-            verdict.notes.push_back("suppression: " + std::to_string(rcpt_verdicts_dropped) +
+            verdict.notes.push_back("rcpt checks: " + std::to_string(rcpt_verdicts_dropped) +
                                     " more recipients not listed");
         rcpt_verdicts_dropped = 0;
     }
@@ -134,7 +142,7 @@ struct Session {
         rcpt_verdicts.clear();
         rcpt_verdicts_dropped = 0;
         rcpts_to_delete.clear();
-        rcpt_tempfail = false;
+        deferral.reset();
     }
 };
 
@@ -467,9 +475,15 @@ void write_unjudged_decision(Session& s) {
                                      s.state->rules ? s.state->rules->version : "", total));
 }
 
-// A suppressed recipient is worth one log line, like any recipient the MTA refuses.
+// A suppressed or rate-limited recipient is worth one log line, like any recipient the MTA refuses.
 void log_rcpt_verdict(const Session& s, const RcptVerdict& r) {
     if (!r.store_error.empty()) return; // StoreErrorLog logs those, rate-limited
+    if (r.check == RcptVerdict::Check::rates) {
+        spdlog::info("{}: <{}> over {} ({}) for tenant {} to {}; {}", queue_id_of(&s), r.rcpt, r.rate_limit, r.rate,
+                     r.rate_tenant, r.rate_group,
+                     r.action == Action::tempfail ? "deferred" : "not deferred (dry-run or the sendmail command)");
+        return;
+    }
     spdlog::info("{}: <{}> suppressed: {} ({} entry {}, {}, since {}); {}", queue_id_of(&s), r.rcpt, r.reason,
                  r.domain_entry ? "domain" : "address", r.entry,
                  r.scope.empty() ? "global" : "tenant " + r.scope, format_utc(r.since),
@@ -488,9 +502,9 @@ std::optional<sfsistat> apply_rcpt_answers(SMFICTX* ctx, Session& s, Verdict& ve
         verdict.notes.push_back(note);
         return status_of(action);
     };
-    if (s.rcpt_tempfail) {
-        set_reply(ctx, "451", "4.3.0", "suppression list unavailable, try again later", k_error_reply);
-        return decided(Action::tempfail, "suppression-store-error");
+    if (s.deferral) {
+        set_reply(ctx, "451", s.deferral->xcode, s.deferral->text, k_error_reply);
+        return decided(Action::tempfail, s.deferral->note);
     }
     if (s.rcpts_to_delete.empty()) return std::nullopt;
     if (s.envelope.rcpts.empty()) {
@@ -502,15 +516,11 @@ std::optional<sfsistat> apply_rcpt_answers(SMFICTX* ctx, Session& s, Verdict& ve
     return std::nullopt;
 }
 
-// The suppression list's answer for one recipient (bounded by the store's timeout), recorded for the decision
-// line. Returns the answer when it is final for this recipient: refused now, or (local submission) to be
-// removed at EOM, see apply_rcpt_answers; nullopt when it goes on like any other. Only this recipient is
-// concerned.
-std::optional<sfsistat> ask_suppression_list(SMFICTX* ctx, Session& s, const std::string& rcpt,
-                                             const char* arg) {
-    SuppressionCheck* list = s.state->suppression.get();
-    if (!list) return std::nullopt;
-    RcptAnswer answer = list->check(rcpt, s.tenant_id(), s.state->config.mode);
+// What the suppression list or the volume guard answered for one recipient, recorded for the decision line.
+// Returns the answer when it is final for this recipient: refused now, or (local submission) to be removed
+// at EOM, see apply_rcpt_answers; nullopt when it goes on like any other. Only this recipient is concerned.
+std::optional<sfsistat> answer_rcpt(SMFICTX* ctx, Session& s, const std::string& rcpt, const char* arg,
+                                    RcptAnswer answer) {
     if (!answer.verdict) return std::nullopt;
     RcptVerdict& verdict = *answer.verdict;
     const bool refusing = verdict.action == Action::reject || verdict.action == Action::tempfail;
@@ -518,7 +528,9 @@ std::optional<sfsistat> ask_suppression_list(SMFICTX* ctx, Session& s, const std
     if (refusing && s.local_submission) {
         // A refused RCPT would make cleanup defer the whole message: applied at EOM instead.
         if (verdict.action == Action::tempfail) {
-            s.rcpt_tempfail = true;
+            // Only the suppression list's store errors get here: the volume guard never defers a local
+            // submission (see ask_rate_check).
+            if (!s.deferral) s.deferral = Deferral{answer.xcode, answer.text, "suppression-store-error"};
         } else if (s.can_delete_rcpts) {
             s.rcpts_to_delete.push_back(arg ? arg : "<" + rcpt + ">");
             if (s.suppressed_reply.empty()) s.suppressed_reply = answer.text;
@@ -541,6 +553,26 @@ std::optional<sfsistat> ask_suppression_list(SMFICTX* ctx, Session& s, const std
     set_reply(ctx, answer.code, answer.xcode, answer.text,
               action == Action::reject ? k_suppressed_reply : k_error_reply);
     return status_of(action); // not in envelope.rcpts: this recipient gets no copy
+}
+
+// The suppression list's answer for one recipient (bounded by the store's timeout); see answer_rcpt.
+std::optional<sfsistat> ask_suppression_list(SMFICTX* ctx, Session& s, const std::string& rcpt, const char* arg) {
+    SuppressionCheck* list = s.state->suppression.get();
+    if (!list) return std::nullopt;
+    return answer_rcpt(ctx, s, rcpt, arg, list->check(rcpt, s.tenant_id(), s.state->config.mode));
+}
+
+// The volume guard's answer for a recipient the suppression list let through: a token from every bucket that
+// applies, or 451 4.7.1 (see rate_check.hpp); see answer_rcpt. A recipient refused here took no token.
+// Mail from the sendmail command counts against the buckets but is never deferred for them, as in dry-run: it
+// is the host's own mail (cron, notices to the postmaster), and cleanup could only defer the whole message,
+// whose recipients that passed would take their tokens again on every retry, so a message with more
+// recipients than a bucket refills between retries would never leave.
+std::optional<sfsistat> ask_rate_check(SMFICTX* ctx, Session& s, const std::string& rcpt, const char* arg) {
+    RateCheck* rates = s.state->rates.get();
+    if (!rates) return std::nullopt;
+    const Mode mode = s.local_submission ? Mode::dry_run : s.state->config.mode;
+    return answer_rcpt(ctx, s, rcpt, arg, rates->check(rcpt, s.tenant_id(), mode));
 }
 
 // --- callbacks ---
@@ -615,6 +647,11 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         std::string rcpt = macro(ctx, "{rcpt_addr}");
         if (rcpt.empty() && argv) rcpt = strip_brackets(argv[0]);
         if (auto done = ask_suppression_list(ctx, s, rcpt, argv ? argv[0] : nullptr)) return *done;
+        // In dry-run a recipient the list would refuse takes no token either: the counts stay those of enforce.
+        const bool would_be_suppressed = !s.rcpt_verdicts.empty() && s.rcpt_verdicts.back().rcpt == rcpt &&
+                                         s.rcpt_verdicts.back().would_action == Action::reject;
+        if (!would_be_suppressed)
+            if (auto done = ask_rate_check(ctx, s, rcpt, argv ? argv[0] : nullptr)) return *done;
         s.envelope.rcpts.push_back(std::move(rcpt));
         return SMFIS_CONTINUE;
     });

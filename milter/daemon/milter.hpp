@@ -1,10 +1,12 @@
 // milter: the libmilter adapter. One Session per MTA connection; callbacks fill its Envelope and
-// MessageBuilder, RCPT TO asks the suppression list (suppression_check) about each recipient, EOM evaluates
+// MessageBuilder, RCPT TO asks the suppression list (suppression_check), then the volume guard (rate_check)
+// about each recipient, EOM evaluates
 // with the State pinned at MAIL FROM and applies the Verdict with smfi_* calls.
 // Called by libmilter's threads only (daemon.cpp registers it). No exception crosses into libmilter:
 // every callback answers with Config::on_error's status instead, and says why in the log.
 #pragma once
 
+#include "daemon/rate_check.hpp"
 #include "daemon/suppression_check.hpp"
 #include "presend/config.hpp"
 #include "presend/ruleset.hpp"
@@ -28,6 +30,9 @@ struct State {
     // The RCPT TO lookup of config.suppression; null for backend none. Shared with the next State when a
     // reload leaves the section unchanged, so the store is not reopened for a rules change.
     std::shared_ptr<SuppressionCheck> suppression;
+    // The volume guard of config.rates, after the suppression list; null for backend none. Its store handle
+    // is shared with the next State while the store settings are unchanged, so a reload keeps the counts.
+    std::shared_ptr<RateCheck> rates;
 };
 
 class StateStore {

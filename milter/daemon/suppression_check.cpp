@@ -11,9 +11,7 @@ namespace presend::daemon {
 namespace {
 
 std::string describe_config(const SuppressionConfig& config) {
-    if (config.backend == "redis")
-        return "redis://" + config.redis_host + ":" + std::to_string(config.redis_port) + "/" +
-               std::to_string(config.redis_db);
+    if (config.backend == "redis") return config.redis.describe();
     return config.backend + ":" + config.path.string();
 }
 
@@ -25,12 +23,35 @@ std::string reply_word(SuppressionReason reason) {
     return word;
 }
 
+} // namespace
+
 std::string bracketed(std::string_view rcpt) {
     if (!rcpt.empty() && rcpt.front() == '<') return std::string(rcpt);
     return "<" + std::string(rcpt) + ">";
 }
 
-} // namespace
+RcptAnswer store_error_answer(std::string_view rcpt, std::string_view error, Action on_error, Mode mode,
+                              StoreErrorLog& errors, std::string_view metric_store, std::string_view what,
+                              RcptVerdict::Check check) {
+    // Enforce answers on_error. Dry-run never refuses a recipient for a store, so an unanswered lookup cannot
+    // change what happens to it: accepted, and recorded with what enforce would have done.
+    RcptAnswer answer;
+    RcptVerdict verdict;
+    verdict.check = check;
+    verdict.rcpt = std::string(rcpt);
+    verdict.would_action = on_error;
+    verdict.action = mode == Mode::enforce ? on_error : Action::accept;
+    verdict.store_error = std::string(error);
+    daemon_metrics().store_error(metric_store);
+    errors.failed(rcpt, error, verdict.action, StoreErrorLog::Clock::now());
+    if (verdict.action == Action::tempfail) {
+        answer.code = "451";
+        answer.xcode = "4.3.0";
+        answer.text = bracketed(rcpt) + ": " + std::string(what) + " unavailable, try again later";
+    }
+    answer.verdict = std::move(verdict);
+    return answer;
+}
 
 std::string suppressed_reply(std::string_view rcpt, const SuppressionEntry& entry) {
     const std::string date = format_utc(entry.created).substr(0, 10); // "2026-05-01"
@@ -48,13 +69,12 @@ void StoreErrorLog::failed(std::string_view rcpt, std::string_view error, Action
         return;
     }
     if (m_unlogged > 0)
-        spdlog::error("suppression store {}: {} more lookups failed in the last {} s; recipients got {}",
-                      m_store, m_unlogged,
+        spdlog::error("{} {}: {} more lookups failed in the last {} s; recipients got {}", m_kind, m_store, m_unlogged,
                       std::chrono::duration_cast<std::chrono::seconds>(k_interval).count(),
                       to_string(answer));
-    spdlog::error("suppression store {}: lookup of <{}> failed: {}; answering {} (further failures are "
+    spdlog::error("{} {}: lookup of <{}> failed: {}; answering {} (further failures are "
                   "summed up every {} s)",
-                  m_store, rcpt, error, to_string(answer),
+                  m_kind, m_store, rcpt, error, to_string(answer),
                   std::chrono::duration_cast<std::chrono::seconds>(k_interval).count());
     m_unlogged = 0;
     m_next_line = now + k_interval;
@@ -64,15 +84,15 @@ void StoreErrorLog::answered(Clock::time_point now) {
     if (!m_failing) return;
     std::lock_guard lock(m_mutex);
     if (!m_failing) return;
-    spdlog::info("suppression store {}: answering again after {} failed lookups (last error: {})", m_store,
-                 m_total, m_last_error);
+    spdlog::info("{} {}: answering again after {} failed lookups (last error: {})", m_kind, m_store, m_total,
+                 m_last_error);
     m_failing = false;
     m_total = m_unlogged = 0;
     m_next_line = now; // the next failure is news again
 }
 
 SuppressionCheck::SuppressionCheck(SuppressionConfig config)
-    : m_config(std::move(config)), m_describe(describe_config(m_config)), m_errors(m_describe) {}
+    : m_config(std::move(config)), m_describe(describe_config(m_config)), m_errors("suppression store", m_describe) {}
 
 void SuppressionCheck::open() {
     try {
@@ -109,22 +129,8 @@ RcptAnswer SuppressionCheck::check(std::string_view rcpt, std::string_view tenan
         entry = store()->find(rcpt, tenant);
         m_errors.answered(Clock::now());
     } catch (const StoreError& e) {
-        // Enforce answers on_store_error. Dry-run never refuses a recipient for the list, so an unanswered
-        // lookup cannot change what happens to it: accepted, and recorded with what enforce would have done.
-        RcptVerdict verdict;
-        verdict.rcpt = std::string(rcpt);
-        verdict.would_action = m_config.on_store_error;
-        verdict.action = mode == Mode::enforce ? m_config.on_store_error : Action::accept;
-        verdict.store_error = e.what();
-        daemon_metrics().store_error(m_config.backend);
-        m_errors.failed(rcpt, e.what(), verdict.action, Clock::now());
-        if (verdict.action == Action::tempfail) {
-            answer.code = "451";
-            answer.xcode = "4.3.0";
-            answer.text = bracketed(rcpt) + ": suppression list unavailable, try again later";
-        }
-        answer.verdict = std::move(verdict);
-        return answer;
+        return store_error_answer(rcpt, e.what(), m_config.on_store_error, mode, m_errors, m_config.backend,
+                                  "suppression list", RcptVerdict::Check::suppression);
     }
     if (!entry) return answer;
 

@@ -28,17 +28,20 @@ struct RcptAnswer {
 };
 
 // The first store error of a burst is logged at once, the rest are counted and summed up in one line per
-// k_interval; the first lookup that works again logs that the store is back and how many failed.
+// k_interval; the first lookup that works again logs that the store is back and how many failed. Shared by
+// the suppression list and the rate counters (rate_check.cpp); kind names which in every line.
 class StoreErrorLog {
   public:
     using Clock = std::chrono::steady_clock;
     static constexpr auto k_interval = std::chrono::seconds(10); // a dead Redis under load: 6 lines a minute
 
-    explicit StoreErrorLog(std::string store) : m_store(std::move(store)) {}
+    // kind: "suppression store", "rate store"; store: "redis://127.0.0.1:6379/0"
+    StoreErrorLog(std::string kind, std::string store) : m_kind(std::move(kind)), m_store(std::move(store)) {}
     void failed(std::string_view rcpt, std::string_view error, Action answer, Clock::time_point now);
     void answered(Clock::time_point now);
 
   private:
+    const std::string m_kind;
     const std::string m_store;
     std::atomic<bool> m_failing{false}; // read without the mutex on every lookup that works
     std::mutex m_mutex;
@@ -83,6 +86,16 @@ class SuppressionCheck {
     std::string m_open_error;
     Clock::time_point m_next_open{};
 };
+
+// "<user@example.com>" whether or not the MTA gave the brackets.
+std::string bracketed(std::string_view rcpt);
+
+// The answer for a recipient a store could not check: on_error in enforce (451 4.3.0 "<rcpt>: WHAT
+// unavailable, try again later" for tempfail), accept in dry-run, recorded as a store error, counted in the
+// metrics under metric_store and logged through errors. Shared by the suppression list and the rate check.
+RcptAnswer store_error_answer(std::string_view rcpt, std::string_view error, Action on_error, Mode mode,
+                              StoreErrorLog& errors, std::string_view metric_store, std::string_view what,
+                              RcptVerdict::Check check);
 
 // "<user@example.com>: recipient suppressed (hard-bounce since 2026-05-01)": the reason and the date the
 // client's postmaster needs, never the entry's source or scope (internal to the platform).

@@ -4,6 +4,7 @@
 
 #include "engine/limits_config.hpp"
 #include "engine/metrics_config.hpp"
+#include "engine/rates_config.hpp"
 #include "engine/suppression_config.hpp"
 #include "engine/tenant_config.hpp"
 #include "engine/yaml_util.hpp"
@@ -41,7 +42,7 @@ Config load_config(const std::filesystem::path& path) {
     yaml::check_keys(root,
                      {"socket", "socket_mode", "socket_group", "user", "group", "mode", "rules_dir",
                       "cache_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter",
-                      "metrics", "suppression", "default_class", "attestation", "tenants"},
+                      "metrics", "suppression", "rates", "default_class", "attestation", "tenants"},
                      [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
 
     if (auto n = root["socket"]) {
@@ -134,6 +135,7 @@ Config load_config(const std::filesystem::path& path) {
     if (auto n = root["metrics"]) config.metrics = parse_metrics_config(n, file);
     if (auto n = root["suppression"]) config.suppression = parse_suppression_config(n, file);
     parse_tenant_config(root, file, config);
+    if (auto n = root["rates"]) config.rates = parse_rates_config(n, file, config.tenants); // names tenants
     return config;
 }
 

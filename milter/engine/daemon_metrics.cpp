@@ -56,6 +56,13 @@ DaemonMetrics::DaemonMetrics()
       m_store_errors(m_registry.counter("presend_store_errors_total",
                                         "Store operations that failed, by store backend.", {"store"},
                                         k_max_store_labels)),
+      m_rate_checks(m_registry.counter("presend_rate_checks_total",
+                                       "Recipients the volume guard checked at RCPT TO, by destination group.",
+                                       {"group"}, k_max_group_labels)),
+      m_rate_limited(m_registry.counter("presend_rate_limited_total",
+                                        "Recipients over a sending rate or warm-up cap (deferred in enforce, "
+                                        "recorded in dry-run), by the scope of the limit and destination group.",
+                                        {"scope", "group"}, k_max_group_labels * 4)),
       m_build_info(m_registry.gauge("presend_build_info", "Always 1; the version of the running presend.",
                                     {"version"}, 1)) {
     // Every stage and limit shows its zero from the first scrape, so rate() has a starting point.
@@ -101,6 +108,14 @@ void DaemonMetrics::rules_loaded(std::size_t rules) {
 
 void DaemonMetrics::store_error(std::string_view store) {
     m_store_errors.with({store}).inc();
+}
+
+void DaemonMetrics::rate_check(std::string_view group) {
+    m_rate_checks.with({group}).inc();
+}
+
+void DaemonMetrics::rate_limited(std::string_view scope, std::string_view group) {
+    m_rate_limited.with({scope, group}).inc();
 }
 
 DaemonMetrics& daemon_metrics() {

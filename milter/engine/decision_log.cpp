@@ -35,15 +35,27 @@ std::string result_of(Mode mode, Action action, Action would_action) {
     return "would_" + std::string(to_string(would_action));
 }
 
-// The recipients the suppression list refused or would refuse, and those it could not check; each key only
-// when it has entries, so the lines of the many messages that met neither stay as they were.
+// The recipients the suppression list or the volume guard refused or would refuse, and those a store could not
+// check; each key only when it has entries, so the lines of the many messages that met neither stay as they
+// were.
 void add_rcpt_verdicts(nlohmann::json& entry, const Verdict& verdict) {
     auto suppressed = nlohmann::json::array();
     auto errors = nlohmann::json::array();
+    auto rate_limited = nlohmann::json::array();
+    auto rate_errors = nlohmann::json::array();
     for (const auto& r : verdict.rcpts) {
         const std::string result = result_of(verdict.mode, r.action, r.would_action);
+        const bool rates = r.check == RcptVerdict::Check::rates;
         if (!r.store_error.empty())
-            errors.push_back({{"rcpt", r.rcpt}, {"error", r.store_error}, {"result", result}});
+            (rates ? rate_errors : errors).push_back({{"rcpt", r.rcpt}, {"error", r.store_error}, {"result", result}});
+        else if (rates)
+            rate_limited.push_back({{"rcpt", r.rcpt},
+                                    {"tenant", r.rate_tenant},
+                                    {"group", r.rate_group},
+                                    {"limit", r.rate_limit},
+                                    {"scope", r.rate_scope},
+                                    {"rate", r.rate},
+                                    {"result", result}});
         else
             suppressed.push_back({{"rcpt", r.rcpt},
                                   {"entry", r.entry},
@@ -55,6 +67,8 @@ void add_rcpt_verdicts(nlohmann::json& entry, const Verdict& verdict) {
     }
     if (!suppressed.empty()) entry["suppressed"] = std::move(suppressed);
     if (!errors.empty()) entry["suppression_errors"] = std::move(errors);
+    if (!rate_limited.empty()) entry["rate_limited"] = std::move(rate_limited);
+    if (!rate_errors.empty()) entry["rate_errors"] = std::move(rate_errors);
 }
 
 // Opens path for the log; -1 with errno set on failure. "-" is stdout, "" is off (also -1, errno 0).

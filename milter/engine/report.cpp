@@ -155,6 +155,8 @@ struct Record {
     // The suppression list at RCPT TO: recipients refused (result "reject") or that would have been, and
     // recipients it could not check.
     std::uint64_t suppressed = 0, suppressed_refused = 0, suppression_errors = 0;
+    // The volume guard at RCPT TO: recipients over a rate (deferred: result "tempfail"), and store errors.
+    std::uint64_t rate_limited = 0, rate_deferred = 0, rate_errors = 0;
 
     void clear() {
         time.reset();
@@ -171,6 +173,7 @@ struct Record {
         latency_us.reset();
         hit_count = 0;
         suppressed = suppressed_refused = suppression_errors = 0;
+        rate_limited = rate_deferred = rate_errors = 0;
     }
 };
 
@@ -189,7 +192,9 @@ enum class Field {
     latency,
     hits,
     suppressed,
-    suppression_errors
+    suppression_errors,
+    rate_limited,
+    rate_errors
 };
 enum class HitField { other, rule, monitor };
 enum class Context { top, hits, hit, rcpts, rcpt, attestation, ignored };
@@ -210,6 +215,8 @@ Field field_of(std::string_view key) {
         {"hits", Field::hits},
         {"suppressed", Field::suppressed},
         {"suppression_errors", Field::suppression_errors},
+        {"rate_limited", Field::rate_limited},
+        {"rate_errors", Field::rate_errors},
     }};
     for (const auto& [name, field] : k_fields)
         if (name == key) return field;
@@ -255,6 +262,8 @@ public:
         if (in(Context::rcpt)) {
             if (m_rcpt_kind == Field::suppressed && m_rcpt_result && value == "reject")
                 ++m_record.suppressed_refused;
+            if (m_rcpt_kind == Field::rate_limited && m_rcpt_result && value == "tempfail")
+                ++m_record.rate_deferred;
             return true;
         }
         if (in(Context::attestation)) {
@@ -329,7 +338,10 @@ public:
             return push(Context::hit);
         }
         case Context::rcpts:
-            ++(m_rcpt_kind == Field::suppressed ? m_record.suppressed : m_record.suppression_errors);
+            ++(m_rcpt_kind == Field::suppressed     ? m_record.suppressed
+               : m_rcpt_kind == Field::rate_limited ? m_record.rate_limited
+               : m_rcpt_kind == Field::rate_errors  ? m_record.rate_errors
+                                                    : m_record.suppression_errors);
             m_rcpt_result = false;
             return push(Context::rcpt);
         default:
@@ -342,7 +354,8 @@ public:
         switch (m_stack.back()) {
         case Context::top:
             if (m_field == Field::hits) return push(Context::hits);
-            if (m_field == Field::suppressed || m_field == Field::suppression_errors) {
+            if (m_field == Field::suppressed || m_field == Field::suppression_errors ||
+                m_field == Field::rate_limited || m_field == Field::rate_errors) {
                 m_rcpt_kind = m_field;
                 return push(Context::rcpts);
             }
@@ -419,7 +432,7 @@ private:
     std::vector<Context> m_stack;
     Field m_field = Field::other;
     HitField m_hit_field = HitField::other;
-    Field m_rcpt_kind = Field::other; // which of the two recipient arrays is open
+    Field m_rcpt_kind = Field::other; // which of the four recipient arrays is open
     bool m_rcpt_result = false;       // the current recipient key is "result"
     bool m_attestation_basis = false; // the current attestation key is "basis"
 };
@@ -625,6 +638,7 @@ struct Aggregator::State {
 
     std::uint64_t lines = 0, messages = 0, malformed = 0, out_of_range = 0, would_block = 0;
     std::uint64_t suppressed = 0, suppressed_refused = 0, suppression_errors = 0;
+    std::uint64_t rate_limited = 0, rate_deferred = 0, rate_errors = 0;
     std::vector<LineProblem> problems;
     std::vector<std::string> read_errors;
     std::optional<TimeMs> first, last;
@@ -655,6 +669,9 @@ struct Aggregator::State {
         suppressed += r.suppressed;
         suppressed_refused += r.suppressed_refused;
         suppression_errors += r.suppression_errors;
+        rate_limited += r.rate_limited;
+        rate_deferred += r.rate_deferred;
+        rate_errors += r.rate_errors;
         first = first ? std::min(*first, when) : when;
         last = last ? std::max(*last, when) : when;
 
@@ -773,6 +790,9 @@ Report Aggregator::finish(std::vector<std::string> inputs) {
     report.suppressed = s.suppressed;
     report.suppressed_refused = s.suppressed_refused;
     report.suppression_errors = s.suppression_errors;
+    report.rate_limited = s.rate_limited;
+    report.rate_deferred = s.rate_deferred;
+    report.rate_errors = s.rate_errors;
 
     for (auto& [rule, acc] : s.rules) {
         RuleStats stats{rule, acc.messages, acc.would_block, acc.monitor, std::move(acc.blocking)};
@@ -1084,6 +1104,10 @@ std::string render_text(const Report& r) {
              thousands(r.suppressed_refused) + ", would be refused " +
              thousands(r.suppressed - r.suppressed_refused) + "), suppression store errors " +
              thousands(r.suppression_errors));
+    if (r.rate_limited > 0 || r.rate_errors > 0)
+        line("rate-limited recipients " + thousands(r.rate_limited) + " (deferred " + thousands(r.rate_deferred) +
+             ", would be deferred " + thousands(r.rate_limited - r.rate_deferred) + "), rate store errors " +
+             thousands(r.rate_errors));
     line("lines " + thousands(r.lines) + ", malformed " + thousands(r.malformed) +
          ", outside the time filter " + thousands(r.out_of_range));
     if (r.latency)
@@ -1181,6 +1205,7 @@ std::string render_text(const Report& r) {
 //   modes: {mode: n}             actions: {action: n} (taken)       would_actions: {action: n}
 //   would_block: n               (would-be verdict reject, tempfail, quarantine or discard)
 //   suppressed_recipients: {total, refused, would_refuse, store_errors}   (the suppression list at RCPT TO)
+//   rate_limited_recipients: {total, deferred, would_defer, store_errors} (the volume guard at RCPT TO)
 //   rules: [{rule, messages, would_block, monitor, examples: [{message_id, queue_id, time, would_block}]}]
 //   tenants, sender_domains, classes, attestation_bases:
 //                {top: [{key, messages, would_block}], others: {keys, messages, would_block}}
@@ -1233,6 +1258,10 @@ std::string render_json(const Report& r) {
                                     {"refused", r.suppressed_refused},
                                     {"would_refuse", r.suppressed - r.suppressed_refused},
                                     {"store_errors", r.suppression_errors}};
+    out["rate_limited_recipients"] = {{"total", r.rate_limited},
+                                      {"deferred", r.rate_deferred},
+                                      {"would_defer", r.rate_limited - r.rate_deferred},
+                                      {"store_errors", r.rate_errors}};
     out["rules"] = ojson::array();
     for (const auto& rule : r.rules) {
         ojson examples = ojson::array();
@@ -1531,6 +1560,9 @@ std::string render_html(const Report& r) {
     card("total-suppressed", thousands(r.suppressed),
          "suppressed recipients (" + thousands(r.suppressed_refused) + " refused, " +
              thousands(r.suppression_errors) + " store errors)");
+    card("total-rate-limited", thousands(r.rate_limited),
+         "rate-limited recipients (" + thousands(r.rate_deferred) + " deferred, " + thousands(r.rate_errors) +
+             " store errors)");
     if (r.latency)
         card("total-latency", millis(r.latency->p50_us) + " / " + millis(r.latency->p99_us),
              "latency p50 / p99");

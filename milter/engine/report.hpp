@@ -105,6 +105,8 @@ struct Report {
     std::uint64_t would_block = 0;
     // Recipients the suppression list refused at RCPT TO or would have (dry-run), and those it could not check.
     std::uint64_t suppressed = 0, suppressed_refused = 0, suppression_errors = 0;
+    // Recipients over a sending rate at RCPT TO (deferred in enforce, recorded in dry-run), and rate store errors.
+    std::uint64_t rate_limited = 0, rate_deferred = 0, rate_errors = 0;
     std::vector<RuleStats> rules;   // most would-block first, then most messages, then by id
     Ranking tenants;                // no tenant is "(none)"
     Ranking sender_domains;         // "<>" is "(null sender)"

@@ -1,35 +1,14 @@
 // suppression_config: see suppression_config.hpp. Also parse_store_spec(), the --store form of the same.
 #include "engine/suppression_config.hpp"
 
+#include "engine/store_config.hpp"
 #include "engine/yaml_util.hpp"
 
 #include <charconv>
 
 namespace presend {
 
-namespace {
-
 using yaml::fail;
-
-std::string string_value(const std::string& file, const YAML::Node& node, const char* key) {
-    auto value = yaml::as_string(node);
-    if (!value || value->empty()) fail(file, node, std::string(key) + ": expected a non-empty string");
-    return *value;
-}
-
-int int_value(const std::string& file, const YAML::Node& node, const char* key, long long min,
-              long long max) {
-    auto value = yaml::as_integer(node);
-    if (!value || *value < min || *value > max)
-        fail(file, node,
-             std::string(key) + ": expected a whole number from " + std::to_string(min) + " to " +
-                 std::to_string(max));
-    return static_cast<int>(*value);
-}
-
-constexpr long long k_max_timeout_ms = 10000; // longer than this, Postfix's own milter timeouts fire first
-
-} // namespace
 
 SuppressionConfig parse_suppression_config(const YAML::Node& node, const std::string& file) {
     SuppressionConfig config;
@@ -40,34 +19,13 @@ SuppressionConfig parse_suppression_config(const YAML::Node& node, const std::st
 
     config.backend = "sqlite"; // writing the section at all asks for a list; sqlite needs nothing else
     if (auto n = node["backend"]) {
-        config.backend = string_value(file, n, "backend");
+        config.backend = yaml::nonempty_string(file, n, "backend");
         if (config.backend != "sqlite" && config.backend != "redis" && config.backend != "none")
             fail(file, n, "backend: expected sqlite, redis or none");
     }
-    if (auto n = node["path"]) {
-        std::filesystem::path path = string_value(file, n, "path");
-        config.path = path.is_relative() ? std::filesystem::path(file).parent_path() / path : path;
-    }
-    if (auto redis = node["redis"]) {
-        if (!redis.IsMap()) fail(file, redis, "redis: expected a mapping");
-        yaml::check_keys(redis, {"host", "port", "db", "timeout_ms", "password_file"}, report);
-        if (auto n = redis["host"]) config.redis_host = string_value(file, n, "host");
-        if (auto n = redis["port"]) config.redis_port = int_value(file, n, "port", 1, 65535);
-        if (auto n = redis["db"]) config.redis_db = int_value(file, n, "db", 0, 1000000);
-        if (auto n = redis["timeout_ms"])
-            config.redis_timeout_ms = int_value(file, n, "timeout_ms", 1, k_max_timeout_ms);
-        if (auto n = redis["password_file"]) {
-            std::filesystem::path path = string_value(file, n, "password_file");
-            config.redis_password_file =
-                path.is_relative() ? std::filesystem::path(file).parent_path() / path : path;
-        }
-    }
-    if (auto n = node["on_error"]) {
-        const auto action = parse_action(string_value(file, n, "on_error"));
-        if (!action || (*action != Action::tempfail && *action != Action::accept))
-            fail(file, n, "on_error: expected tempfail or accept");
-        config.on_store_error = *action;
-    }
+    if (auto n = node["path"]) config.path = yaml::config_path(file, n, "path");
+    if (auto n = node["redis"]) config.redis = parse_redis_settings(n, file);
+    if (auto n = node["on_error"]) config.on_store_error = parse_store_on_error(n, file);
     return config;
 }
 
@@ -99,8 +57,8 @@ SuppressionConfig parse_store_spec(std::string_view spec) {
         if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
             const auto db = rest.substr(slash + 1);
             if (!db.empty()) {
-                const auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), config.redis_db);
-                if (ec != std::errc() || end != db.data() + db.size() || config.redis_db < 0)
+                const auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), config.redis.db);
+                if (ec != std::errc() || end != db.data() + db.size() || config.redis.db < 0)
                     throw bad("bad db number");
             }
             rest = rest.substr(0, slash);
@@ -122,11 +80,11 @@ SuppressionConfig parse_store_spec(std::string_view spec) {
             host = rest.substr(0, colon);
             port = rest.substr(colon + 1);
         }
-        if (!host.empty()) config.redis_host = std::string(host);
+        if (!host.empty()) config.redis.host = std::string(host);
         if (!port.empty()) {
-            const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), config.redis_port);
-            if (ec != std::errc() || end != port.data() + port.size() || config.redis_port < 1 ||
-                config.redis_port > 65535)
+            const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), config.redis.port);
+            if (ec != std::errc() || end != port.data() + port.size() || config.redis.port < 1 ||
+                config.redis.port > 65535)
                 throw bad("bad port");
         }
         return config;

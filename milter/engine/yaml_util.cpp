@@ -67,6 +67,27 @@ void fail(const std::string& file, const YAML::Node& node, const std::string& me
                       message);
 }
 
+std::string nonempty_string(const std::string& file, const YAML::Node& node, std::string_view key) {
+    auto value = as_string(node);
+    if (!value || value->empty()) fail(file, node, std::string(key) + ": expected a non-empty string");
+    return *value;
+}
+
+long long bounded_integer(const std::string& file, const YAML::Node& node, std::string_view key, long long min,
+                          long long max) {
+    auto value = as_integer(node);
+    if (!value || *value < min || *value > max)
+        fail(file, node,
+             std::string(key) + ": expected a whole number from " + std::to_string(min) + " to " +
+                 std::to_string(max));
+    return *value;
+}
+
+std::filesystem::path config_path(const std::string& file, const YAML::Node& node, std::string_view key) {
+    std::filesystem::path path = nonempty_string(file, node, key);
+    return path.is_relative() ? std::filesystem::path(file).parent_path() / path : path;
+}
+
 std::optional<std::string> as_string(const YAML::Node& node) {
     if (!node.IsDefined() || !node.IsScalar()) return std::nullopt; // a missing key is not an error here
     return node.Scalar();

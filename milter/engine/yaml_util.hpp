@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -41,6 +42,13 @@ YAML::Node load_config_file(const std::string& file);
 
 // Throws ConfigError "file:line:column: message" at node: the config readers' one way to fail.
 [[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message);
+
+// Typed values of a config key that fail() with "KEY: expected ..." when the value does not fit.
+std::string nonempty_string(const std::string& file, const YAML::Node& node, std::string_view key);
+long long bounded_integer(const std::string& file, const YAML::Node& node, std::string_view key, long long min,
+                          long long max);
+// A path as written; a relative one is relative to the config file's directory.
+std::filesystem::path config_path(const std::string& file, const YAML::Node& node, std::string_view key);
 
 // Scalar conversions that return nullopt instead of throwing.
 std::optional<std::string> as_string(const YAML::Node& node);

@@ -389,6 +389,14 @@ send_local() {
         fail "sendmail -C $PF_CONF exited with status $?"
 }
 
+# send_local_to RCPT...: compliant_bulk.eml through the sendmail command to these recipients.
+send_local_to() {
+    IT_SEQ=$((IT_SEQ + 1))
+    LAST_FROM=bounce+$IT_SEQ@example.com LAST_SWAKS_LOG=""
+    timeout "$k_smtp_timeout" sendmail -C "$PF_CONF" -f "$LAST_FROM" -- "$@" <"$FIXTURES/compliant_bulk.eml" ||
+        fail "sendmail -C $PF_CONF exited with status $?"
+}
+
 # The server's reply to the end of DATA, or else to the first refused command ("<**" lines are errors).
 last_reply() {
     local reply
@@ -506,4 +514,58 @@ with_subject() {
     out=$(mktemp "$IT_WORKDIR/sent/msg.XXXXXX")
     awk -v s="$2" '!done && /^Subject:/ { print "Subject: " s; done = 1; next } { print }' "$1" >"$out"
     echo "$out"
+}
+
+# ---- recipients at RCPT TO (suppression list, volume guard) ------------------------------------------------
+
+# config_head MODE: the first lines of a test's presend.yaml: the mode, the decision log, no pattern cache and
+# the metrics endpoint on METRICS_PORT.
+config_head() {
+    printf 'mode: %s\ndecision_log: %s\ncache_dir: ""\nmetrics: {listen: "127.0.0.1:%s"}\n' "$1" "$DECISIONS" "$METRICS_PORT"
+}
+
+# reload_ok: SIGHUP, then a new 'reload ok' line in the daemon's log.
+reload_ok() {
+    local before
+    before=$(log_count "$PRESEND_LOG" 'reload ok')
+    presend_reload
+    wait_log "$PRESEND_LOG" 'reload ok' $((before + 1)) 20 || fail "no 'reload ok' after SIGHUP"
+}
+
+# The smtp-sink copy of the last message, found by its unique envelope sender; its recipients, one a line.
+sink_file() { grep -lF "X-Mail-Args: <$LAST_FROM>" "$PF_SINK_DIR"/* 2>/dev/null | head -n 1 || true; }
+sink_rcpts() { sed -n 's/^X-Rcpt-Args: <\(.*\)>.*/\1/p' "$(sink_file)" | sort | tr '\n' ' '; }
+expect_sink_rcpts() {
+    wait_until "$k_deliver_timeout" eval '[ -n "$(sink_file)" ] && grep -q "from=<$LAST_FROM>" "$PF_LOG" && pf_wait_settled 1' ||
+        fail "message from $LAST_FROM was not delivered to smtp-sink"
+    [ "$(sink_rcpts)" = "$1" ] || fail "smtp-sink got the message for '$(sink_rcpts)', expected '$1'"
+    pass "delivered to the next hop for: $1"
+}
+
+# rcpt_reply ADDRESS: the server's reply to RCPT TO:<ADDRESS> in the last SMTP dialogue.
+rcpt_reply() {
+    awk -v rcpt="RCPT TO:<$1>" '$0 ~ /^ -> / { want = index($0, rcpt) > 0; next }
+        want && /^<(-|\*\*) / { sub(/^<(-|\*\*) +/, ""); print; exit }' "$LAST_SWAKS_LOG"
+}
+expect_rcpt_reply() {
+    local reply
+    reply=$(rcpt_reply "$1")
+    grep -qE -- "$2" <<<"$reply" || fail "RCPT TO:<$1> got '${reply:-no reply}', expected /$2/"
+    pass "RCPT TO:<$1>: $reply"
+}
+
+# decision_item LIST INDEX KEY: KEY of item INDEX of LIST (suppressed, rate_limited...) in the last message's
+# decision line; expect_item LIST INDEX KEY VALUE checks it.
+decision_item() {
+    decision_field - >/dev/null
+    "$IT_PYTHON" -c 'import json, sys
+rec = json.loads(sys.stdin.read())
+items = rec.get(sys.argv[1], [])
+print(items[int(sys.argv[2])][sys.argv[3]] if int(sys.argv[2]) < len(items) else "(none)")' "$@" <<<"$(decision_json -)"
+}
+expect_item() {
+    local got
+    got=$(decision_item "$1" "$2" "$3")
+    [ "$got" = "$4" ] || fail "decision log: $1[$2].$3 is '$got', expected '$4' in: $(decision_json -)"
+    pass "decision log: $1[$2].$3=$4"
 }

@@ -89,8 +89,8 @@ suppression:
   on_error: accept
 )"));
     CHECK(config.suppression.backend == "redis");
-    CHECK(config.suppression.redis_port == 6380);
-    CHECK(config.suppression.redis_timeout_ms == 50);
+    CHECK(config.suppression.redis.port == 6380);
+    CHECK(config.suppression.redis.timeout_ms == 50);
     CHECK(config.suppression.on_store_error == Action::accept);
 
     const auto sqlite = load_config(dir.write("sqlite.yaml", "suppression:\n  path: lists/suppressed.db\n"));

@@ -4,6 +4,7 @@
 #include "engine/suppression_config.hpp"
 #include "engine/suppression_import.hpp"
 #include "presend/suppression.hpp"
+#include "redis_fixture.hpp"
 #include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -24,99 +25,13 @@
 #include <sstream>
 #include <thread>
 
-extern char** environ;
-
 using namespace presend;
+using presend::test::free_loopback_port;
+using presend::test::RedisServer;
 using presend::test::TempDir;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr auto k_redis_start_timeout =
-    std::chrono::seconds(5); // redis-server listens in ~10 ms; CI can be slow
-
-std::string find_redis_server() {
-    for (const char* dir : {"/usr/bin", "/usr/local/bin", "/usr/sbin"}) {
-        const std::string path = std::string(dir) + "/redis-server";
-        if (::access(path.c_str(), X_OK) == 0) return path;
-    }
-    return {};
-}
-
-int free_loopback_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-bool redis_answers(int port) {
-    redisContext* c = redisConnectWithTimeout("127.0.0.1", port, timeval{0, 200000});
-    bool ok = false;
-    if (c && !c->err) {
-        redisSetTimeout(c, timeval{0, 200000});
-        if (auto* reply = static_cast<redisReply*>(redisCommand(c, "PING"))) {
-            ok = reply->type == REDIS_REPLY_STATUS;
-            freeReplyObject(reply);
-        }
-    }
-    if (c) redisFree(c);
-    return ok;
-}
-
-// A private redis-server: loopback only, no persistence, killed with the object.
-class RedisServer {
-  public:
-    explicit RedisServer(std::filesystem::path dir) : m_dir(std::move(dir)), m_port(free_loopback_port()) {
-        start();
-    }
-    ~RedisServer() { kill(); }
-    RedisServer(const RedisServer&) = delete;
-    RedisServer& operator=(const RedisServer&) = delete;
-
-    static bool available() { return !find_redis_server().empty(); }
-    int port() const { return m_port; }
-
-    void start() {
-        const std::string binary = find_redis_server();
-        const std::string port = std::to_string(m_port);
-        const std::string dir = m_dir.string();
-        const std::string log = (m_dir / "redis.log").string();
-        std::vector<std::string> args{binary, "--port", port, "--bind", "127.0.0.1"};
-        args.insert(args.end(), {"--save", "", "--appendonly", "no", "--daemonize", "no"}); // nothing on disk
-        args.insert(args.end(), {"--dir", dir, "--logfile", log});
-        std::vector<char*> argv;
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        REQUIRE(posix_spawn(&m_pid, binary.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-        const auto deadline = Clock::now() + k_redis_start_timeout;
-        while (!redis_answers(m_port)) {
-            REQUIRE(Clock::now() < deadline);
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    }
-    void kill() {
-        if (m_pid <= 0) return;
-        ::kill(m_pid, SIGCONT); // a stopped server must be able to die
-        ::kill(m_pid, SIGKILL);
-        ::waitpid(m_pid, nullptr, 0);
-        m_pid = -1;
-    }
-    void pause() { ::kill(m_pid, SIGSTOP); }
-    void resume() { ::kill(m_pid, SIGCONT); }
-
-  private:
-    std::filesystem::path m_dir;
-    int m_port;
-    pid_t m_pid = -1;
-};
 
 // One store under test with whatever it needs alive.
 struct Fixture {
@@ -137,7 +52,7 @@ std::unique_ptr<Fixture> make_fixture(const std::string& kind) {
         }
         f->redis = std::make_unique<RedisServer>(f->dir.path());
         f->config.backend = "redis";
-        f->config.redis_port = f->redis->port();
+        f->config.redis.port = f->redis->port();
     } else {
         f->config.backend = "sqlite";
         f->config.path = f->dir.path() / "suppression.db";
@@ -578,13 +493,13 @@ TEST_CASE("redis: a stalled server makes lookups fail within the timeout, never 
 TEST_CASE("redis: a Redis that is down at open does not fail the open, only the lookups") {
     SuppressionConfig config;
     config.backend = "redis";
-    config.redis_port = free_loopback_port(); // nothing listens there
+    config.redis.port = free_loopback_port(); // nothing listens there
     auto store = open_suppression_store(config);
     REQUIRE(store);
     const auto start = Clock::now();
     CHECK_THROWS_AS(store->find("a@example.com", ""), StoreError);
     CHECK(seconds_since(start) < 2.0);
-    CHECK(store->describe() == "redis://127.0.0.1:" + std::to_string(config.redis_port) + "/0");
+    CHECK(store->describe() == "redis://127.0.0.1:" + std::to_string(config.redis.port) + "/0");
 }
 
 TEST_CASE("redis: entries live under presend:sup:<scope>:<key>, expiring ones with a Redis TTL") {
@@ -822,18 +737,18 @@ suppression:
     const auto config = load_suppression_config(file);
     CHECK(config.backend == "redis");
     CHECK(config.path == dir.path() / "lists/suppression.db");
-    CHECK(config.redis_host == "redis.internal");
-    CHECK(config.redis_port == 6380);
-    CHECK(config.redis_db == 2);
-    CHECK(config.redis_timeout_ms == 150);
-    CHECK(config.redis_password_file == dir.path() / "redis.pass");
+    CHECK(config.redis.host == "redis.internal");
+    CHECK(config.redis.port == 6380);
+    CHECK(config.redis.db == 2);
+    CHECK(config.redis.timeout_ms == 150);
+    CHECK(config.redis.password_file == dir.path() / "redis.pass");
     CHECK(config.on_store_error == Action::accept);
 
     CHECK(load_suppression_config(dir.write("none.yaml", "mode: enforce\n")).backend == "none");
     const auto defaults = load_suppression_config(dir.write("min.yaml", "suppression: {}\n"));
     CHECK(defaults.backend == "sqlite");
     CHECK(defaults.path == "/var/lib/presend/suppression.db");
-    CHECK(defaults.redis_timeout_ms == 200);
+    CHECK(defaults.redis.timeout_ms == 200);
     CHECK(defaults.on_store_error == Action::tempfail);
 
     auto error_of = [&](const std::string& yaml) {
@@ -865,11 +780,11 @@ TEST_CASE("store specs: sqlite:PATH and redis://HOST[:PORT][/DB]") {
     CHECK(parse_store_spec("sqlite:///var/lib/presend/s.db").path == "/var/lib/presend/s.db");
     const auto redis = parse_store_spec("redis://10.0.0.5:6380/3");
     CHECK(redis.backend == "redis");
-    CHECK(redis.redis_host == "10.0.0.5");
-    CHECK(redis.redis_port == 6380);
-    CHECK(redis.redis_db == 3);
-    CHECK(parse_store_spec("redis://").redis_host == "127.0.0.1");
-    CHECK(parse_store_spec("redis://[::1]:7000").redis_host == "::1");
+    CHECK(redis.redis.host == "10.0.0.5");
+    CHECK(redis.redis.port == 6380);
+    CHECK(redis.redis.db == 3);
+    CHECK(parse_store_spec("redis://").redis.host == "127.0.0.1");
+    CHECK(parse_store_spec("redis://[::1]:7000").redis.host == "::1");
     CHECK_THROWS_AS(parse_store_spec("redis://:secret@host"), std::invalid_argument);
     CHECK_THROWS_AS(parse_store_spec("redis://host:port"), std::invalid_argument);
     CHECK_THROWS_AS(parse_store_spec("mysql://x"), std::invalid_argument);

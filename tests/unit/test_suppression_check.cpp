@@ -113,9 +113,9 @@ TEST_CASE("a store that cannot be opened gives on_store_error, never an exceptio
 TEST_CASE("a Redis that is down fails each lookup within its timeout") {
     SuppressionConfig config;
     config.backend = "redis";
-    config.redis_host = "127.0.0.1";
-    config.redis_port = 1; // nothing listens on tcpmux
-    config.redis_timeout_ms = 100;
+    config.redis.host = "127.0.0.1";
+    config.redis.port = 1; // nothing listens on tcpmux
+    config.redis.timeout_ms = 100;
     SuppressionCheck check(config);
     check.open();
     const auto start = std::chrono::steady_clock::now();

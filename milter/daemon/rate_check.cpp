@@ -1,0 +1,149 @@
+// rate_check: see rate_check.hpp. Called from milter.cpp's RCPT TO callback on libmilter's threads, and from
+// daemon.cpp when a config is loaded.
+#include "daemon/rate_check.hpp"
+
+#include "engine/rates_state.hpp"
+#include "presend/daemon_metrics.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace presend::daemon {
+
+namespace {
+
+std::string describe_config(const RatesConfig& config) {
+    return config.backend == "redis" ? config.redis.describe() : config.backend;
+}
+
+} // namespace
+
+std::string rate_limited_reply(std::string_view rcpt, const RateDecision& decision) {
+    if (decision.scope == "warmup") {
+        const bool server = decision.limit.starts_with("warmup:sending_ip=");
+        return bracketed(rcpt) + ": daily warm-up volume for " + (server ? "this server" : decision.tenant) +
+               " exceeded (" + decision.rate + "), try again later";
+    }
+    return bracketed(rcpt) + ": sending rate for " + decision.tenant + " to " + decision.group + " exceeded (" +
+           decision.rate + "), try again later";
+}
+
+RateStoreHandle::RateStoreHandle(const RatesConfig& config)
+    : m_config(config), m_describe(describe_config(config)), m_errors("rate store", m_describe) {
+    try {
+        m_store = open_rate_store(config);
+        spdlog::info("rates: store {}, {} limits, {} warm-up schedules, on store error {}", m_describe,
+                     config.limits.size(), config.warmup.size(), to_string(config.on_store_error));
+    } catch (const std::exception& e) {
+        m_open_error = "cannot open rate store " + m_describe + ": " + e.what();
+        spdlog::error("rates: {}; recipients get {} until a reload opens it", m_open_error,
+                      to_string(config.on_store_error));
+    }
+    if (m_store && config.backend == "memory" && !config.state_file.empty())
+        m_writer = std::thread([this] { writer_loop(); });
+}
+
+RateStoreHandle::~RateStoreHandle() {
+    {
+        std::lock_guard lock(m_writer_mutex);
+        m_stop = true;
+    }
+    m_wake.notify_all();
+    if (m_writer.joinable()) m_writer.join();
+}
+
+BackoffProvider RateStoreHandle::recording(BackoffProvider provider) {
+    if (!provider) return provider;
+    return [this, provider = std::move(provider)](std::string_view group, RateClock::time_point now) {
+        const double factor = provider(group, now);
+        const bool slowed = factor == factor && factor < 1.0;
+        std::lock_guard lock(m_backoff_mutex);
+        const auto it = m_backoff.find(group);
+        if (!slowed) {
+            if (it != m_backoff.end()) m_backoff.erase(it);
+        } else if (it == m_backoff.end()) {
+            m_backoff.emplace(std::string(group), BackoffEntry{std::string(group), factor, now, "feedback"});
+        } else {
+            it->second.factor = factor;
+        }
+        return factor;
+    };
+}
+
+std::vector<BackoffEntry> RateStoreHandle::backoff() const {
+    std::lock_guard lock(m_backoff_mutex);
+    std::vector<BackoffEntry> out;
+    for (const auto& [group, entry] : m_backoff)
+        out.push_back(entry);
+    return out;
+}
+
+bool RateStoreHandle::write_state(RateClock::time_point now) {
+    if (!m_store) return false;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    try {
+        write_rates_state(m_config.state_file, rates_state_json(m_store->buckets(now_ms), backoff(), m_describe, now));
+        if (m_write_failing) spdlog::info("rates: state file {} written again", m_config.state_file.string());
+        m_write_failing = false;
+        return true;
+    } catch (const std::exception& e) {
+        // One line per run of failures: `presend rates` goes stale, mail is not affected.
+        if (!m_write_failing) spdlog::warn("rates: cannot write the state file: {}", e.what());
+        m_write_failing = true;
+        return false;
+    }
+}
+
+void RateStoreHandle::writer_loop() {
+    std::unique_lock lock(m_writer_mutex);
+    while (!m_stop) {
+        m_wake.wait_for(lock, k_state_interval, [&] { return m_stop; });
+        if (m_stop) break;
+        const auto version = m_store->version();
+        if (version == m_written_version) continue; // nothing counted since the last write
+        lock.unlock();
+        if (write_state(RateClock::now())) m_written_version = version;
+        lock.lock();
+    }
+}
+
+RateCheck::RateCheck(RatesConfig config, std::shared_ptr<RateStoreHandle> handle, BackoffProvider backoff)
+    : m_handle(std::move(handle)), m_config(std::move(config)), m_metric_store("rates-" + m_config.backend) {
+    if (m_handle->store())
+        m_limiter = std::make_unique<RateLimiter>(m_config, m_handle->store(), m_handle->recording(std::move(backoff)));
+}
+
+RcptAnswer RateCheck::check(std::string_view rcpt, std::string_view tenant, Mode mode, RateClock::time_point now) {
+    RateDecision decision;
+    try {
+        if (!m_limiter) throw StoreError(m_handle->open_error());
+        decision = m_limiter->check(tenant, rcpt, now);
+        m_handle->errors().answered(StoreErrorLog::Clock::now());
+    } catch (const StoreError& e) {
+        return store_error_answer(rcpt, e.what(), m_config.on_store_error, mode, m_handle->errors(), m_metric_store,
+                                  "sending rate check", RcptVerdict::Check::rates);
+    }
+    daemon_metrics().rate_check(decision.group);
+    RcptAnswer answer;
+    if (decision.allowed) return answer;
+
+    daemon_metrics().rate_limited(decision.scope, decision.group);
+    RcptVerdict verdict;
+    verdict.check = RcptVerdict::Check::rates;
+    verdict.rcpt = std::string(rcpt);
+    verdict.would_action = Action::tempfail;
+    verdict.action = mode == Mode::enforce ? Action::tempfail : Action::accept;
+    verdict.rate_tenant = decision.tenant;
+    verdict.rate_group = decision.group;
+    verdict.rate_limit = decision.limit;
+    verdict.rate_scope = decision.scope;
+    verdict.rate = decision.rate;
+    if (verdict.action == Action::tempfail) {
+        answer.code = "451";
+        answer.xcode = "4.7.1";
+        answer.text = rate_limited_reply(rcpt, decision);
+    }
+    answer.verdict = std::move(verdict);
+    return answer;
+}
+
+} // namespace presend::daemon

@@ -1,0 +1,40 @@
+// rates_state: the memory store's counters as a file, so `presend rates` can show what the daemon counts.
+// The daemon (daemon/rate_check.cpp) writes it at most once a second when a count changed: a new file renamed
+// over the old one, so a reader never sees half a file. The command reads it; for the Redis store it reads
+// Redis instead and builds the same JSON. Format (docs/rates.md):
+//   {"written": "2026-11-27T10:00:00.000Z", "store": "memory",
+//    "buckets": [{"key", "limit", "tenant", "group", "tokens", "used", "burst", "rate_per_ms", "updated"}],
+//    "backoff": [{"group", "factor", "since", "reason"}]}
+#pragma once
+
+#include "presend/rates.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace presend {
+
+// A bucket key split into its parts: "tenant=*,group=microsoft,per=minute|acme|microsoft" → limit
+// "tenant=*,group=microsoft,per=minute", tenant "acme", group "microsoft"; a warm-up day's key
+// "warmup:tenant=newco|2026-11-27" → limit "warmup:tenant=newco", day "2026-11-27".
+struct BucketKey {
+    std::string limit;
+    std::string tenant;
+    std::string group;
+    std::string day;
+};
+BucketKey parse_bucket_key(std::string_view key);
+
+nlohmann::json rates_state_json(const std::vector<BucketState>& buckets, const std::vector<BackoffEntry>& backoff,
+                                 std::string_view store, RateClock::time_point now);
+
+// Writes json to path.tmp, then renames it over path. Throws std::runtime_error naming the file and why.
+void write_rates_state(const std::filesystem::path& path, const nlohmann::json& json);
+
+// Throws std::runtime_error when the file cannot be read or is not a state file.
+nlohmann::json read_rates_state(const std::filesystem::path& path);
+
+} // namespace presend

@@ -1,0 +1,136 @@
+// test_rate_check: the milter's RCPT TO answer from the volume guard in enforce and dry-run, the reply texts,
+// a store that cannot answer (on_error), back-off factors remembered for the state file, and the state file
+// `presend rates` reads. The integration test rates.sh drives the same through Postfix.
+#include "daemon/rate_check.hpp"
+#include "engine/rates_config.hpp"
+#include "engine/rates_state.hpp"
+#include "presend/config.hpp"
+#include "redis_fixture.hpp"
+#include "rules_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace presend;
+using namespace std::chrono_literals;
+using presend::daemon::RateCheck;
+using presend::daemon::RateStoreHandle;
+using presend::test::TempDir;
+
+namespace {
+
+const RateClock::time_point k_t0 = std::chrono::sys_days(std::chrono::year(2026) / 11 / 27) + 10h;
+
+RatesConfig rates(const TempDir& dir, const std::string& section) {
+    auto config = load_config(dir.write("presend.yaml", "tenants:\n"
+                                                        "  - id: acme\n"
+                                                        "    selectors: {auth_user: [acme]}\n"
+                                                        "rates:\n"
+                                                        "  state_file: rates.state\n" +
+                                                            section))
+                      .rates;
+    return config;
+}
+
+} // namespace
+
+TEST_CASE("enforce: past a limit 451 4.7.1 names the tenant, the group and the rate") {
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n    - {tenant: \"*\", group: microsoft, rate: 60, per: minute}\n");
+    auto handle = std::make_shared<RateStoreHandle>(config);
+    RateCheck check(config, handle);
+    for (int i = 0; i < 60; ++i)
+        CHECK_FALSE(check.check("a@outlook.com", "acme", Mode::enforce, k_t0).verdict);
+    const auto refused = check.check("<b@hotmail.com>", "acme", Mode::enforce, k_t0);
+    REQUIRE(refused.verdict);
+    CHECK(refused.verdict->check == RcptVerdict::Check::rates);
+    CHECK(refused.verdict->action == Action::tempfail);
+    CHECK(refused.verdict->would_action == Action::tempfail);
+    CHECK(refused.verdict->rate_group == "microsoft");
+    CHECK(refused.verdict->rate_scope == "tenant-group");
+    CHECK(std::string(refused.code) == "451");
+    CHECK(std::string(refused.xcode) == "4.7.1");
+    CHECK(refused.text == "<b@hotmail.com>: sending rate for acme to microsoft exceeded (60/minute), try again later");
+
+    SECTION("dry-run accepts and records would_tempfail") {
+        const auto recorded = check.check("c@outlook.com", "acme", Mode::dry_run, k_t0);
+        REQUIRE(recorded.verdict);
+        CHECK(recorded.verdict->action == Action::accept);
+        CHECK(recorded.verdict->would_action == Action::tempfail);
+        CHECK(recorded.text.empty());
+    }
+    SECTION("a reload keeps the counts: a new RateCheck over the same handle") {
+        RateCheck reloaded(config, handle);
+        CHECK(reloaded.check("c@outlook.com", "acme", Mode::enforce, k_t0).verdict);
+        CHECK_FALSE(reloaded.check("c@outlook.com", "acme", Mode::enforce, k_t0 + 1s).verdict);
+    }
+}
+
+TEST_CASE("warm-up replies say daily warm-up volume, and this server for a sending_ip schedule") {
+    RateDecision decision;
+    decision.tenant = "newco";
+    decision.group = "google";
+    decision.scope = "warmup";
+    decision.limit = "warmup:tenant=newco";
+    decision.rate = "500/day";
+    CHECK(daemon::rate_limited_reply("x@gmail.com", decision) ==
+          "<x@gmail.com>: daily warm-up volume for newco exceeded (500/day), try again later");
+    decision.limit = "warmup:sending_ip=192.0.2.10";
+    CHECK(daemon::rate_limited_reply("x@gmail.com", decision) ==
+          "<x@gmail.com>: daily warm-up volume for this server exceeded (500/day), try again later");
+}
+
+TEST_CASE("a Redis that is down: on_error in enforce, accept in dry-run, recorded as a store error") {
+    TempDir dir;
+    auto config = rates(dir, "  backend: redis\n  redis: {port: " + std::to_string(test::free_loopback_port()) +
+                                 ", timeout_ms: 100}\n  limits:\n    - {group: google, rate: 5}\n");
+    auto handle = std::make_shared<RateStoreHandle>(config);
+    RateCheck check(config, handle);
+    const auto tempfail = check.check("x@gmail.com", "", Mode::enforce, k_t0);
+    REQUIRE(tempfail.verdict);
+    CHECK(tempfail.verdict->action == Action::tempfail);
+    CHECK_FALSE(tempfail.verdict->store_error.empty());
+    CHECK(std::string(tempfail.xcode) == "4.3.0");
+    CHECK(tempfail.text == "<x@gmail.com>: sending rate check unavailable, try again later");
+    const auto dry = check.check("x@gmail.com", "", Mode::dry_run, k_t0);
+    REQUIRE(dry.verdict);
+    CHECK(dry.verdict->action == Action::accept);
+
+    config.on_store_error = Action::accept;
+    RateCheck accepting(config, handle);
+    const auto accepted = accepting.check("x@gmail.com", "", Mode::enforce, k_t0);
+    REQUIRE(accepted.verdict);
+    CHECK(accepted.verdict->action == Action::accept);
+}
+
+TEST_CASE("the state file holds the buckets in use and the back-off factors, and presend rates reads it") {
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n    - {group: microsoft, rate: 10, per: minute}\n");
+    auto handle = std::make_shared<RateStoreHandle>(config);
+    RateCheck check(config, handle, [](std::string_view group, RateClock::time_point) {
+        return group == "microsoft" ? 0.5 : 1.0;
+    });
+    for (int i = 0; i < 3; ++i)
+        check.check("x@outlook.com", "acme", Mode::enforce, k_t0);
+    REQUIRE(handle->write_state(k_t0));
+    const auto state = read_rates_state(dir.path() / "rates.state");
+    REQUIRE(state["buckets"].size() == 1);
+    const auto& bucket = state["buckets"][0];
+    CHECK(bucket["limit"] == "group=microsoft,per=minute");
+    CHECK(bucket["group"] == "microsoft");
+    CHECK(bucket["burst"] == 5.0); // 10 × 0.5
+    CHECK(bucket["used"] == 3.0);
+    REQUIRE(state["backoff"].size() == 1);
+    CHECK(state["backoff"][0]["group"] == "microsoft");
+    CHECK(state["backoff"][0]["factor"] == 0.5);
+    CHECK(state["backoff"][0]["since"] == "2026-11-27T10:00:00.000Z");
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "rates.state.tmp"));
+
+    const auto key = parse_bucket_key("tenant=*,group=google,per=10s|acme|google");
+    CHECK(key.limit == "tenant=*,group=google,per=10s");
+    CHECK(key.tenant == "acme");
+    CHECK(key.group == "google");
+    const auto day = parse_bucket_key("warmup:tenant=newco|2026-11-27");
+    CHECK(day.limit == "warmup:tenant=newco");
+    CHECK(day.tenant == "newco");
+    CHECK(day.day == "2026-11-27");
+}
