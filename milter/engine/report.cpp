@@ -200,7 +200,7 @@ enum class HitField { other, rule, monitor };
 enum class Context { top, hits, hit, rcpts, rcpt, attestation, ignored };
 
 Field field_of(std::string_view key) {
-    static const std::array<std::pair<std::string_view, Field>, 14> k_fields = {{
+    static const std::array<std::pair<std::string_view, Field>, 16> k_fields = {{
         {"time", Field::time},
         {"queue_id", Field::queue_id},
         {"message_id", Field::message_id},
