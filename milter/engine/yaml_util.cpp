@@ -61,6 +61,13 @@ YAML::Node load_config_file(const std::string& file) {
     }
 }
 
+YAML::Node load_config_section(const std::string& file, const std::string& key) {
+    const YAML::Node root = load_config_file(file);
+    if (root.IsNull()) return root;
+    if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");
+    return root[key];
+}
+
 void fail(const std::string& file, const YAML::Node& node, const std::string& message) {
     const auto pos = position(file, node);
     throw ConfigError(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " +

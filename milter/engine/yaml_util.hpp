@@ -39,6 +39,11 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
 // "file:line:column: YAML syntax error: ...". An empty file gives a null node.
 YAML::Node load_config_file(const std::string& file);
 
+// The value of one top-level key of a whole config file, for the commands that read only their own
+// section (`presend suppress --config`, `presend feedback replay --config`); a null node when the file
+// is empty or lacks the key. The other keys are load_config()'s business and are not checked here.
+YAML::Node load_config_section(const std::string& file, const std::string& key);
+
 // Throws ConfigError "file:line:column: message" at node: the config readers' one way to fail.
 [[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message);
 
