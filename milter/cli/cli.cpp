@@ -22,6 +22,7 @@ int run_cli(int argc, char** argv) {
     add_report_command(app, &exit_code);
     add_suppress_command(app, &exit_code);
     add_attest_command(app, &exit_code);
+    add_feedback_command(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
