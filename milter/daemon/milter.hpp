@@ -28,6 +28,9 @@ struct State {
     // The RCPT TO lookup of config.suppression; null for backend none. Shared with the next State when a
     // reload leaves the section unchanged, so the store is not reopened for a rules change.
     std::shared_ptr<SuppressionCheck> suppression;
+    // The destination groups' back-off from Postfix's log (daemon/feedback_follower.cpp), for the rate
+    // limiter's factor(); null when no log is followed. Kept across reloads that leave `feedback:` as it was.
+    std::shared_ptr<const Backoff> backoff;
 };
 
 class StateStore {

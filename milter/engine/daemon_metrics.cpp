@@ -56,6 +56,14 @@ DaemonMetrics::DaemonMetrics()
       m_store_errors(m_registry.counter("presend_store_errors_total",
                                         "Store operations that failed, by store backend.", {"store"},
                                         k_max_store_labels)),
+      m_backoff_factor(m_registry.gauge("presend_backoff_factor",
+                                        "Share of its rate a destination group may use (1: no back-off), from "
+                                        "throttling replies in Postfix's log.",
+                                        {"group"}, k_max_group_labels)),
+      m_throttle_events(m_registry.counter("presend_throttle_events_total",
+                                           "Throttling replies read from Postfix's log, by destination group and "
+                                           "the signature that matched.",
+                                           {"group", "signature"}, k_max_throttle_labels)),
       m_build_info(m_registry.gauge("presend_build_info", "Always 1; the version of the running presend.",
                                     {"version"}, 1)) {
     // Every stage and limit shows its zero from the first scrape, so rate() has a starting point.
@@ -101,6 +109,14 @@ void DaemonMetrics::rules_loaded(std::size_t rules) {
 
 void DaemonMetrics::store_error(std::string_view store) {
     m_store_errors.with({store}).inc();
+}
+
+void DaemonMetrics::backoff_factor(std::string_view group, double factor) {
+    m_backoff_factor.with({group}).set(factor);
+}
+
+void DaemonMetrics::throttle_event(std::string_view group, std::string_view signature) {
+    m_throttle_events.with({group, signature}).inc();
 }
 
 DaemonMetrics& daemon_metrics() {
