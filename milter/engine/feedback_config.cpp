@@ -128,12 +128,9 @@ std::vector<DestinationGroup> groups_value(const std::string& file, const YAML::
 FeedbackConfig parse_feedback_config(const YAML::Node& node, const std::string& file) {
     FeedbackConfig config;
     if (!node || node.IsNull()) return config;
-    if (!node.IsMap()) fail(file, node, "feedback: expected a mapping");
-    auto report = [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); };
-    yaml::check_keys(node,
-                     {"log", "threshold", "window", "curve", "hold", "recover_every", "recover_factor",
-                      "signatures", "default_signatures", "groups"},
-                     report);
+    yaml::check_section(node, file, "feedback",
+                        {"log", "threshold", "window", "curve", "hold", "recover_every", "recover_factor",
+                         "signatures", "default_signatures", "groups"});
     BackoffSettings& b = config.backoff;
     if (auto n = node["log"]) {
         std::filesystem::path path = string_value(file, n, "log");

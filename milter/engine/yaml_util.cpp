@@ -61,6 +61,12 @@ YAML::Node load_config_file(const std::string& file) {
     }
 }
 
+void check_section(const YAML::Node& node, const std::string& file, std::string_view section,
+                   std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) fail(file, node, std::string(section) + ": expected a mapping");
+    check_keys(node, allowed, [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
+}
+
 YAML::Node load_config_section(const std::string& file, const std::string& key) {
     const YAML::Node root = load_config_file(file);
     if (root.IsNull()) return root;

@@ -35,6 +35,11 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
     }
 }
 
+// A config section (the value of `section:`) must be a mapping of only the allowed keys; throws ConfigError
+// "file:line:column: ..." naming the first that is not, with a suggestion.
+void check_section(const YAML::Node& node, const std::string& file, std::string_view section,
+                   std::initializer_list<std::string_view> allowed);
+
 // Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file" or
 // "file:line:column: YAML syntax error: ...". An empty file gives a null node.
 YAML::Node load_config_file(const std::string& file);
