@@ -13,6 +13,10 @@ namespace presend {
 
 namespace {
 
+// Reply text kept and matched: throttling replies say what they are in their first few hundred
+// characters, and std::regex's backtracking cost (and stack) grows with the text it is given.
+constexpr std::size_t k_max_reply_chars = 1024;
+
 std::string lower(std::string_view text) {
     std::string out(text);
     std::transform(out.begin(), out.end(), out.begin(),
@@ -82,7 +86,7 @@ std::string reply_after(std::string_view text, std::size_t start) {
         reply.remove_suffix(1);
     while (!reply.empty() && (reply.back() == ' ' || reply.back() == ')' || reply.back() == '\r'))
         reply.remove_suffix(1);
-    return join_continuations(reply);
+    return join_continuations(reply.substr(0, k_max_reply_chars));
 }
 
 // "mx.example.com[192.0.2.1]:25" → "mx.example.com".
