@@ -43,6 +43,7 @@ gauge() {
 factor() { gauge "$1" backoff_factor; }
 # wait_factor GROUP VALUE [SECONDS]
 wait_factor() {
+    # shellcheck disable=SC2016 # the condition is eval'ed on each poll
     wait_until "${3:-10}" eval '[ "$(factor '"$1"')" = '"$2"' ]' ||
         fail "presend_backoff_factor{group=\"$1\"} is '$(factor "$1")', expected $2"
     pass "presend_backoff_factor{group=\"$1\"} = $2"

@@ -79,6 +79,7 @@ wait_log "$PF_LOG" 'to=<user[0-9]@hotmail.com>.*dsn=4\.7\.650, status=deferred' 
     fail "Postfix did not log three throttled deferrals"
 pass "Postfix deferred the hotmail.com mail with the throttling reply"
 
+# shellcheck disable=SC2016 # the condition is eval'ed on each poll
 wait_until 10 eval '[ "$(factor microsoft)" = 0.5 ]' || fail "presend_backoff_factor{group=\"microsoft\"} is '$(factor microsoft)', expected 0.5"
 wait_log "$PRESEND_LOG" 'back-off: microsoft enters back-off: factor 1 → 0.5 \(3 throttle events, signature microsoft-ip-reputation' 1 5 ||
     fail "no log line for microsoft entering back-off"
