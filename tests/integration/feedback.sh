@@ -14,40 +14,14 @@ command -v curl >/dev/null || skip "curl not installed (run contrib/bootstrap)"
 read -r METRICS_PORT <<<"$(free_ports 1)"
 mkdir -p "$IT_WORKDIR/followed"
 maillog=$IT_WORKDIR/followed/mail.log
-config=$IT_WORKDIR/presend.yaml
 # Short spans so the whole curve runs in seconds: 3 events in a minute start a back-off; hold 20 s (room
 # for a reload on a busy machine), then ×2 every 2 s (0.25 → 0.5 → 1).
-cat >"$config" <<EOF
-mode: dry-run
-cache_dir: ""
-decision_log: $DECISIONS
-metrics:
-  listen: "127.0.0.1:$METRICS_PORT"
-feedback:
-  log: $maillog
-  threshold: 3
+feedback_start "$maillog" "$METRICS_PORT" "  threshold: 3
   window: 1m
   curve: [0.5, 0.25]
   hold: 20s
   recover_every: 2s
-  recover_factor: 2
-EOF
-presend_start --config "$config"
-wait_until "$k_start_timeout" port_listening "$METRICS_PORT" || fail "nothing listens on metrics port $METRICS_PORT"
-
-# gauge GROUP: presend_backoff_factor{group=GROUP} in a fresh scrape ("" when absent).
-gauge() {
-    curl -sS --fail --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
-        sed -n "s/^presend_$2{group=\"$1\"} \\(.*\\)$/\\1/p"
-}
-factor() { gauge "$1" backoff_factor; }
-# wait_factor GROUP VALUE [SECONDS]
-wait_factor() {
-    # shellcheck disable=SC2016 # the condition is eval'ed on each poll
-    wait_until "${3:-10}" eval '[ "$(factor '"$1"')" = '"$2"' ]' ||
-        fail "presend_backoff_factor{group=\"$1\"} is '$(factor "$1")', expected $2"
-    pass "presend_backoff_factor{group=\"$1\"} = $2"
-}
+  recover_factor: 2"
 
 # throttle_line N RCPT: a Postfix deferral with Microsoft's IP-reputation throttling reply; N makes the
 # queue id (a repeat of one queue id within 30 s would count once).
@@ -63,7 +37,7 @@ yahoo_line() {
 
 # 1. The log does not exist yet: said once; the named groups show 1 from the first scrape.
 wait_log "$PRESEND_LOG" "feedback: $maillog does not exist \\(yet\\)" 1 10 || fail "no 'does not exist (yet)' log line"
-wait_factor microsoft 1
+wait_backoff_factor microsoft 1
 pass "a missing log is waited for"
 
 # 2. It appears: read from its start. Two events and a third line still being written: no back-off yet.
@@ -75,9 +49,9 @@ third=$(throttle_line 3 carl@live.com)
 } >"$maillog"
 wait_log "$PRESEND_LOG" "feedback: $maillog opened" 1 10 || fail "the follower did not open the log once it existed"
 sleep 1 # four poll intervals: time enough to (wrongly) take the partial line
-[ "$(factor microsoft)" = 1 ] || fail "back-off started before the third line was complete"
+[ "$(backoff_factor microsoft)" = 1 ] || fail "back-off started before the third line was complete"
 printf '%s\n' "${third:120}" >>"$maillog"
-wait_factor microsoft 0.5
+wait_backoff_factor microsoft 0.5
 wait_log "$PRESEND_LOG" 'back-off: microsoft enters back-off: factor 1 → 0.5 \(3 throttle events, signature microsoft-ip-reputation' 1 5 ||
     fail "no log line for microsoft entering back-off"
 grep -q 'sample: .*to=<\*\*\*@live.com>' "$PRESEND_LOG" || fail "the back-off log line has no masked sample"
@@ -92,14 +66,14 @@ throttle_line 4 dora@hotmail.com >>"$maillog.1" # written before the writer reop
     throttle_line 6 finn@hotmail.com
 } >"$maillog"
 wait_log "$PRESEND_LOG" "feedback: $maillog rotated" 1 10 || fail "no 'rotated' log line"
-wait_factor microsoft 0.25
+wait_backoff_factor microsoft 0.25
 wait_log "$PRESEND_LOG" 'back-off: microsoft backs off further: factor 0.5 → 0.25' 1 5 || fail "no log line for the step down"
 pass "rotation followed: the second burst stepped microsoft down"
 
 # 4. A reload with the same feedback: section keeps the follower and its state.
 presend_reload
 wait_log "$PRESEND_LOG" 'reload ok' 1 20 || fail "no 'reload ok' after SIGHUP"
-[ "$(factor microsoft)" = 0.25 ] || fail "reload lost the back-off state: factor $(factor microsoft)"
+[ "$(backoff_factor microsoft)" = 0.25 ] || fail "reload lost the back-off state: factor $(backoff_factor microsoft)"
 [ "$(log_count "$PRESEND_LOG" "feedback: following $maillog")" = 1 ] || fail "reload restarted the follower"
 pass "reload kept the back-off state"
 
@@ -111,7 +85,7 @@ cp "$maillog" "$maillog.2"
     yahoo_line 2
     yahoo_line 3
 } >>"$maillog"
-wait_factor yahoo 0.5
+wait_backoff_factor yahoo 0.5
 wait_log "$PRESEND_LOG" 'back-off: yahoo enters back-off: .*signature yahoo-tss04' 1 5 || fail "no log line for yahoo"
 pass "a truncated log was read again from its start"
 
@@ -121,10 +95,10 @@ expect_reply 250
 expect_delivered
 
 # 7. No more events: after the hold, ×2 every 2 s; back to 1 and cleared.
-wait_factor microsoft 1 60
+wait_backoff_factor microsoft 1 60
 wait_log "$PRESEND_LOG" 'back-off: microsoft recovers: factor 0.25 → 0.5' 1 5 || fail "no recovery step logged"
 wait_log "$PRESEND_LOG" 'back-off: microsoft leaves back-off: factor 0.5 → 1' 1 5 || fail "no 'leaves back-off' log line"
-wait_factor yahoo 1 60
+wait_backoff_factor yahoo 1 60
 metrics=$(curl -sS --fail --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics")
 grep -qx 'presend_throttle_events_total{group="microsoft",signature="microsoft-ip-reputation"} 6' <<<"$metrics" ||
     fail "expected 6 microsoft throttle events: $(grep throttle_events <<<"$metrics")"

@@ -50,26 +50,8 @@ wait_until "$k_start_timeout" port_listening "$THROTTLE_PORT" || fail "the throt
 postconf -c "$PF_CONF" -e "transport_maps = inline:{hotmail.com=smtp:[127.0.0.1]:$THROTTLE_PORT}"
 postfix -c "$PF_CONF" reload >/dev/null 2>&1 || fail "postfix reload failed"
 
-config=$IT_WORKDIR/presend.yaml
-cat >"$config" <<EOF
-mode: dry-run
-cache_dir: ""
-decision_log: $DECISIONS
-metrics:
-  listen: "127.0.0.1:$METRICS_PORT"
-feedback:
-  log: $PF_LOG
-  threshold: 3
-  window: 5m
-EOF
-presend_start --config "$config"
-wait_until "$k_start_timeout" port_listening "$METRICS_PORT" || fail "nothing listens on metrics port $METRICS_PORT"
-wait_log "$PRESEND_LOG" "feedback: following $PF_LOG" 1 10 || fail "the follower did not start"
-
-factor() {
-    curl -sS --fail --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
-        sed -n "s/^presend_backoff_factor{group=\"$1\"} \\(.*\\)$/\\1/p"
-}
+feedback_start "$PF_LOG" "$METRICS_PORT" "  threshold: 3
+  window: 5m"
 
 for n in 1 2 3; do
     SEND_TO=user$n@hotmail.com send_mail "$FIXTURES/compliant_bulk.eml"
@@ -79,11 +61,10 @@ wait_log "$PF_LOG" 'to=<user[0-9]@hotmail.com>.*dsn=4\.7\.650, status=deferred' 
     fail "Postfix did not log three throttled deferrals"
 pass "Postfix deferred the hotmail.com mail with the throttling reply"
 
-# shellcheck disable=SC2016 # the condition is eval'ed on each poll
-wait_until 10 eval '[ "$(factor microsoft)" = 0.5 ]' || fail "presend_backoff_factor{group=\"microsoft\"} is '$(factor microsoft)', expected 0.5"
+wait_backoff_factor microsoft 0.5
 wait_log "$PRESEND_LOG" 'back-off: microsoft enters back-off: factor 1 → 0.5 \(3 throttle events, signature microsoft-ip-reputation' 1 5 ||
     fail "no log line for microsoft entering back-off"
-[ "$(factor google)" = 1 ] || fail "google backs off too: $(factor google)"
+[ "$(backoff_factor google)" = 1 ] || fail "google backs off too: $(backoff_factor google)"
 pass "Postfix's own deferral lines put microsoft into back-off"
 
 send_mail "$FIXTURES/compliant_bulk.eml"
