@@ -2,6 +2,7 @@
 // Loaded at start and on SIGHUP by the daemon; command-line flags override it (cli/serve_command.cpp).
 #pragma once
 
+#include "presend/feedback.hpp"
 #include "presend/limits.hpp"
 #include "presend/rates.hpp"
 #include "presend/suppression.hpp"
@@ -53,6 +54,8 @@ struct Config {
 
     // The volume guard at RCPT TO (docs/rates.md); backend "none" without the section.
     RatesConfig rates;
+    // Following Postfix's log for throttling replies, and the back-off they cause (docs/feedback.md).
+    FeedbackConfig feedback;
 
     // Tenants (docs/tenants.md): who a message belongs to, its class, and the consent attestation it needs.
     MessageClass default_class = MessageClass::bulk; // of a message no tenant selects

@@ -1,6 +1,6 @@
 // daemon_metrics: what `presend serve` counts, one named function per event, over presend/metrics.hpp.
 // Called by the milter callbacks (messages, stage latency, oversize, limits, errors), the worker's control
-// thread (reloads, rules loaded) and the stores (store errors); rendered by the worker's /metrics endpoint
+// thread (reloads, rules loaded), the stores (store errors) and the feedback follower (back-off); rendered by the worker's /metrics endpoint
 // (daemon/metrics_server.cpp). One instance per process, created on first use: the supervisor never uses
 // it, so every worker starts from zero (a counter reset to Prometheus).
 #pragma once
@@ -20,8 +20,10 @@ namespace presend {
 constexpr std::size_t k_max_rule_labels = 1000;
 constexpr std::size_t k_max_tenant_labels = 1000;
 constexpr std::size_t k_max_store_labels = 16;
-// Destination groups: the shipped four, "other" and what a config adds; scopes: four (rates.hpp).
+// Destination groups: the shipped four, "other", what a config adds and the domains that throttled on
+// their own (docs/rates.md, docs/feedback.md); throttle events per group and signature.
 constexpr std::size_t k_max_group_labels = 256;
+constexpr std::size_t k_max_throttle_labels = 1000;
 
 // The tenant label of a message that names none.
 constexpr std::string_view k_no_tenant = "none";
@@ -49,6 +51,9 @@ class DaemonMetrics {
     void rate_check(std::string_view group);
     // ... and found no token: scope is tenant, group, tenant-group or warmup.
     void rate_limited(std::string_view scope, std::string_view group);
+    // A destination group's back-off factor changed (1.0: none); a throttle event was counted for it.
+    void backoff_factor(std::string_view group, double factor);
+    void throttle_event(std::string_view group, std::string_view signature);
 
     std::string render() const { return m_registry.render(); }
 
@@ -67,6 +72,8 @@ class DaemonMetrics {
     metrics::CounterFamily& m_store_errors;
     metrics::CounterFamily& m_rate_checks;
     metrics::CounterFamily& m_rate_limited;
+    metrics::GaugeFamily& m_backoff_factor;
+    metrics::CounterFamily& m_throttle_events;
     metrics::GaugeFamily& m_build_info;
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "presend/envelope.hpp"
+#include "presend/feedback.hpp"
 #include "presend/verdict.hpp"
 
 #include <chrono>
@@ -27,6 +28,12 @@ namespace presend {
 nlohmann::json decision_json(const Envelope& envelope, const std::string& message_id, const Verdict& verdict,
                              std::chrono::microseconds latency, std::string_view rules_version,
                              std::optional<std::chrono::microseconds> total = std::nullopt);
+
+// A destination group's back-off changed (engine/feedback_backoff.cpp): an event line in the same log,
+// told from decisions by its "event" key: time (of the change), event "backoff", group, change (enter,
+// down, up, clear), factor, previous, signature, events, since, last_event, sample. `presend report`
+// reads these as back-off episodes and never counts them as messages.
+nlohmann::json backoff_event_json(const BackoffChange& change);
 
 // "2024-05-01T12:00:00.123Z"
 std::string rfc3339_utc_ms(std::chrono::system_clock::time_point when);

@@ -23,6 +23,7 @@ int run_cli(int argc, char** argv) {
     add_suppress_command(app, &exit_code);
     add_attest_command(app, &exit_code);
     add_rates_command(app, &exit_code);
+    add_feedback_command(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

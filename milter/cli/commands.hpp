@@ -18,5 +18,6 @@ void add_report_command(CLI::App& app, int* exit_code);
 void add_suppress_command(CLI::App& app, int* exit_code);
 void add_attest_command(CLI::App& app, int* exit_code);
 void add_rates_command(CLI::App& app, int* exit_code);
+void add_feedback_command(CLI::App& app, int* exit_code);
 
 } // namespace presend::cli

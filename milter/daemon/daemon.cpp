@@ -4,6 +4,7 @@
 // the worker's control thread swaps in a new State on reload only when config and rules both load.
 #include "daemon/daemon.hpp"
 
+#include "daemon/feedback_follower.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/milter.hpp"
@@ -137,6 +138,20 @@ std::shared_ptr<const State> with_rates(std::shared_ptr<const State> state, cons
     return next;
 }
 
+// state with the back-off of the feedback follower, which apply() has already given the new config, and its
+// volume guard asking that back-off for each destination group's factor (the store and counts stay).
+std::shared_ptr<const State> with_feedback(std::shared_ptr<const State> state, const FeedbackFollower& feedback) {
+    auto next = std::make_shared<State>(*state);
+    next->backoff = feedback.backoff();
+    if (next->rates && next->backoff) {
+        std::shared_ptr<const Backoff> backoff = next->backoff;
+        next->rates = std::make_shared<RateCheck>(
+            next->config.rates, next->rates->handle(),
+            [backoff](std::string_view group, RateClock::time_point now) { return backoff->factor(group, now); });
+    }
+    return next;
+}
+
 std::string describe_exit(int status) {
     if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
     if (WIFSIGNALED(status)) {
@@ -204,8 +219,10 @@ void wake_listener(const std::string& spec) {
 // blocks both, so they arrive here only.
 class ControlThread {
   public:
-    ControlThread(const DaemonOptions& options, StateStore& store, DecisionLog& decisions)
-        : m_options(options), m_store(store), m_decisions(decisions), m_thread([this] { run(); }) {}
+    ControlThread(const DaemonOptions& options, StateStore& store, DecisionLog& decisions,
+                  FeedbackFollower& feedback)
+        : m_options(options), m_store(store), m_decisions(decisions), m_feedback(feedback),
+          m_thread([this] { run(); }) {}
     ~ControlThread() { stop(); }
     ControlThread(const ControlThread&) = delete;
     ControlThread& operator=(const ControlThread&) = delete;
@@ -269,6 +286,8 @@ class ControlThread {
                 "next start of presend serve; still {} logging to {}",
                 was.socket, was.log_target);
         if (now.log_level != was.log_level) spdlog::set_level(spdlog::level::from_str(now.log_level));
+        m_feedback.apply(now.feedback); // unchanged: keeps following with the same back-off state
+        next = with_feedback(std::move(next), m_feedback);
         m_store.replace(next);
         daemon_metrics().reload(true);
         daemon_metrics().rules_loaded(next->rules->rules.size());
@@ -281,6 +300,7 @@ class ControlThread {
     const DaemonOptions& m_options;
     StateStore& m_store;
     DecisionLog& m_decisions;
+    FeedbackFollower& m_feedback;
     std::atomic<bool> m_stopping{false};
     std::thread m_thread; // last: started once the members it uses exist
 };
@@ -384,11 +404,17 @@ void start_metrics(const MetricsConfig& config, bool first) {
                  state->rules->version, state->rules->rules.size(), state->rules->databases_from_cache,
                  state->rules->databases_compiled, tenants_summary(config));
 
+    // After the drop: the follower reads the log as `user:`, so a log it may not read says so at start.
+    auto* feedback = new FeedbackFollower(*decisions); // never destroyed, like the store: see worker_exit()
+    feedback->apply(config.feedback);
+    store->replace(with_feedback(store->current(), *feedback));
+
     int rc;
     {
-        ControlThread control(options, *store, *decisions);
+        ControlThread control(options, *store, *decisions, *feedback);
         rc = smfi_main();
     }
+    feedback->stop();
     drain();
     spdlog::info("milter stopped");
     worker_exit(rc == MI_SUCCESS ? k_exit_ok : k_exit_failure);

@@ -33,6 +33,9 @@ struct State {
     // The volume guard of config.rates, after the suppression list; null for backend none. Its store handle
     // is shared with the next State while the store settings are unchanged, so a reload keeps the counts.
     std::shared_ptr<RateCheck> rates;
+    // The destination groups' back-off from Postfix's log (daemon/feedback_follower.cpp), for the rate
+    // limiter's factor(); null when no log is followed. Kept across reloads that leave `feedback:` as it was.
+    std::shared_ptr<const Backoff> backoff;
 };
 
 class StateStore {

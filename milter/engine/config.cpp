@@ -2,6 +2,7 @@
 // either the whole Config is returned or ConfigError names the first problem with file:line:column.
 #include "presend/config.hpp"
 
+#include "engine/feedback_config.hpp"
 #include "engine/limits_config.hpp"
 #include "engine/metrics_config.hpp"
 #include "engine/rates_config.hpp"
@@ -42,7 +43,7 @@ Config load_config(const std::filesystem::path& path) {
     yaml::check_keys(root,
                      {"socket", "socket_mode", "socket_group", "user", "group", "mode", "rules_dir",
                       "cache_dir", "decision_log", "on_error", "dry_run_tag", "limits", "log", "milter",
-                      "metrics", "suppression", "rates", "default_class", "attestation", "tenants"},
+                      "metrics", "suppression", "rates", "feedback", "default_class", "attestation", "tenants"},
                      [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
 
     if (auto n = root["socket"]) {
@@ -134,6 +135,7 @@ Config load_config(const std::filesystem::path& path) {
     }
     if (auto n = root["metrics"]) config.metrics = parse_metrics_config(n, file);
     if (auto n = root["suppression"]) config.suppression = parse_suppression_config(n, file);
+    if (auto n = root["feedback"]) config.feedback = parse_feedback_config(n, file);
     parse_tenant_config(root, file, config);
     if (auto n = root["rates"]) config.rates = parse_rates_config(n, file, config.tenants); // names tenants
     return config;

@@ -63,6 +63,14 @@ DaemonMetrics::DaemonMetrics()
                                         "Recipients over a sending rate or warm-up cap (deferred in enforce, "
                                         "recorded in dry-run), by the scope of the limit and destination group.",
                                         {"scope", "group"}, k_max_group_labels * 4)),
+      m_backoff_factor(m_registry.gauge("presend_backoff_factor",
+                                        "Share of its rate a destination group may use (1: no back-off), from "
+                                        "throttling replies in Postfix's log.",
+                                        {"group"}, k_max_group_labels)),
+      m_throttle_events(m_registry.counter("presend_throttle_events_total",
+                                           "Throttling replies read from Postfix's log, by destination group and "
+                                           "the signature that matched.",
+                                           {"group", "signature"}, k_max_throttle_labels)),
       m_build_info(m_registry.gauge("presend_build_info", "Always 1; the version of the running presend.",
                                     {"version"}, 1)) {
     // Every stage and limit shows its zero from the first scrape, so rate() has a starting point.
@@ -116,6 +124,14 @@ void DaemonMetrics::rate_check(std::string_view group) {
 
 void DaemonMetrics::rate_limited(std::string_view scope, std::string_view group) {
     m_rate_limited.with({scope, group}).inc();
+}
+
+void DaemonMetrics::backoff_factor(std::string_view group, double factor) {
+    m_backoff_factor.with({group}).set(factor);
+}
+
+void DaemonMetrics::throttle_event(std::string_view group, std::string_view signature) {
+    m_throttle_events.with({group, signature}).inc();
 }
 
 DaemonMetrics& daemon_metrics() {

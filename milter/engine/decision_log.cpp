@@ -22,7 +22,7 @@ constexpr mode_t k_log_file_mode = 0640; // the log names senders and recipients
 constexpr int k_stdout_fd = 1;
 
 // Scores are sums of rule scores written with one decimal; rounding keeps 0.1 + 0.2 from printing
-// as 0.30000000000000004.
+// as 0.30000000000000004. Back-off factors are rounded the same way.
 double rounded_score(double score) {
     return std::round(score * 1000.0) / 1000.0;
 }
@@ -140,6 +140,21 @@ nlohmann::json decision_json(const Envelope& envelope, const std::string& messag
                                 {"basis", verdict.consent->basis}};
     add_rcpt_verdicts(entry, verdict);
     return entry;
+}
+
+nlohmann::json backoff_event_json(const BackoffChange& change) {
+    // Factors rounded like scores: 0.375, not 0.37500000000000006.
+    return {{"time", rfc3339_utc_ms(change.at)},
+            {"event", "backoff"},
+            {"group", change.group},
+            {"change", to_string(change.kind)},
+            {"factor", rounded_score(change.to)},
+            {"previous", rounded_score(change.from)},
+            {"signature", change.why.signature},
+            {"events", change.why.events},
+            {"since", rfc3339_utc_ms(change.why.since)},
+            {"last_event", rfc3339_utc_ms(change.why.last_event)},
+            {"sample", change.why.sample}};
 }
 
 DecisionLog::DecisionLog(std::string path) : m_path(std::move(path)) {

@@ -3,6 +3,7 @@
 // per line; the log is read through zlib, which passes plain files through untouched.
 #include "engine/report.hpp"
 #include "engine/civil_time.hpp"
+#include "presend/feedback.hpp"
 
 #include <nlohmann/json.hpp>
 #include <zlib.h>
@@ -34,6 +35,7 @@ constexpr std::size_t k_read_chunk = 256 * 1024;    // zlib buffer and read size
 constexpr std::uint64_t k_progress_every_lines = 16384;
 constexpr std::int64_t k_max_timeline_hours = 24 * 400; // empty hours are filled in up to this span
 constexpr std::size_t k_max_shown_chars = 200; // message ids and keys cut in the text and HTML output
+constexpr std::size_t k_max_episodes = 10000;   // back-off episodes kept: years of a bad sender's log
 
 constexpr TimeMs k_ms_per_hour = 3600 * 1000;
 constexpr TimeMs k_ms_per_day = 24 * k_ms_per_hour;
@@ -157,6 +159,10 @@ struct Record {
     std::uint64_t suppressed = 0, suppressed_refused = 0, suppression_errors = 0;
     // The volume guard at RCPT TO: recipients over a rate (deferred: result "tempfail"), and store errors.
     std::uint64_t rate_limited = 0, rate_deferred = 0, rate_errors = 0;
+    // An event line ("event": "backoff"), not a decision.
+    std::string event, group, change, signature, sample;
+    std::optional<double> factor, events;
+    std::optional<TimeMs> since;
 
     void clear() {
         time.reset();
@@ -174,6 +180,14 @@ struct Record {
         hit_count = 0;
         suppressed = suppressed_refused = suppression_errors = 0;
         rate_limited = rate_deferred = rate_errors = 0;
+        event.clear();
+        group.clear();
+        change.clear();
+        signature.clear();
+        sample.clear();
+        factor.reset();
+        events.reset();
+        since.reset();
     }
 };
 
@@ -194,13 +208,21 @@ enum class Field {
     suppressed,
     suppression_errors,
     rate_limited,
-    rate_errors
+    rate_errors,
+    event,
+    group,
+    change,
+    signature,
+    sample,
+    factor,
+    events,
+    since
 };
 enum class HitField { other, rule, monitor };
 enum class Context { top, hits, hit, rcpts, rcpt, attestation, ignored };
 
 Field field_of(std::string_view key) {
-    static const std::array<std::pair<std::string_view, Field>, 16> k_fields = {{
+    static const std::array<std::pair<std::string_view, Field>, 24> k_fields = {{
         {"time", Field::time},
         {"queue_id", Field::queue_id},
         {"message_id", Field::message_id},
@@ -217,6 +239,14 @@ Field field_of(std::string_view key) {
         {"suppression_errors", Field::suppression_errors},
         {"rate_limited", Field::rate_limited},
         {"rate_errors", Field::rate_errors},
+        {"event", Field::event},
+        {"group", Field::group},
+        {"change", Field::change},
+        {"signature", Field::signature},
+        {"sample", Field::sample},
+        {"factor", Field::factor},
+        {"events", Field::events},
+        {"since", Field::since},
     }};
     for (const auto& [name, field] : k_fields)
         if (name == key) return field;
@@ -309,6 +339,16 @@ public:
             return true;
         case Field::mode:
             m_record.mode.assign(value);
+            return true;
+        case Field::event:
+        case Field::group:
+        case Field::change:
+        case Field::signature:
+        case Field::sample:
+            event_text(m_field).assign(value);
+            return true;
+        case Field::since:
+            m_record.since = parse_time(value, false);
             return true;
         case Field::hits:
             return fail(wrong_type(m_field));
@@ -412,9 +452,32 @@ private:
         return true;
     }
     HitRecord& current_hit() { return m_record.hits[m_record.hit_count - 1]; }
+    // The text keys of a back-off event line.
+    std::string& event_text(Field field) {
+        switch (field) {
+        case Field::group:
+            return m_record.group;
+        case Field::change:
+            return m_record.change;
+        case Field::signature:
+            return m_record.signature;
+        case Field::sample:
+            return m_record.sample;
+        default:
+            return m_record.event;
+        }
+    }
     bool number(double value) {
         if (in(Context::top) && m_field == Field::latency) {
             m_record.latency_us = value;
+            return true;
+        }
+        if (in(Context::top) && m_field == Field::factor) {
+            m_record.factor = value;
+            return true;
+        }
+        if (in(Context::top) && m_field == Field::events) {
+            m_record.events = value;
             return true;
         }
         return scalar_wrong_type();
@@ -650,6 +713,38 @@ struct Aggregator::State {
     Counts tenants_overflow, domains_overflow, classes_overflow, bases_overflow;
     std::map<TimeMs, Counts> hours;
     LatencyHistogram latency;
+    std::map<std::string, BackoffEpisode> open_episodes; // by group
+    std::vector<BackoffEpisode> episodes;                 // ended
+
+    // One back-off event line. A log that starts in the middle of an episode opens it at its "since".
+    void add_backoff(const Record& r) {
+        const TimeMs when = *r.time;
+        const double factor = r.factor.value_or(1.0);
+        auto it = open_episodes.find(r.group);
+        if (r.change == "enter" && it != open_episodes.end()) { // the clear was lost (a restart): end it here
+            end_episode(it, when);
+            it = open_episodes.end();
+        }
+        if (it == open_episodes.end()) {
+            if (open_episodes.size() + episodes.size() >= k_max_episodes) return;
+            BackoffEpisode e;
+            e.group = r.group;
+            e.start = r.change == "enter" ? when : r.since.value_or(when);
+            e.lowest = r.change == "clear" ? r.factor.value_or(1.0) : factor;
+            e.signature = r.signature;
+            e.events = r.events ? static_cast<std::uint64_t>(std::max(0.0, *r.events)) : 0;
+            e.sample = r.sample;
+            it = open_episodes.emplace(r.group, std::move(e)).first;
+        }
+        if (r.change != "clear") it->second.lowest = std::min(it->second.lowest, factor);
+        if (r.change == "clear") end_episode(it, when);
+    }
+
+    void end_episode(std::map<std::string, BackoffEpisode>::iterator it, TimeMs when) {
+        it->second.end = when;
+        episodes.push_back(std::move(it->second));
+        open_episodes.erase(it);
+    }
 
     void malformed_line(std::string_view source, std::uint64_t line_no, std::string reason) {
         ++malformed;
@@ -746,6 +841,13 @@ void Aggregator::add_line(std::string_view line, std::string_view source, std::u
         return;
     }
     const Record& r = s.record;
+    if (!r.event.empty()) { // an event line of the daemon, not a decision
+        if (r.event != "backoff" || !r.time || r.group.empty() || r.change.empty()) return;
+        if ((s.options.since && *r.time < *s.options.since) || (s.options.until && *r.time >= *s.options.until))
+            return;
+        s.add_backoff(r);
+        return;
+    }
     const char* missing = !r.time               ? "time"
                           : !r.has_action       ? "action"
                           : !r.has_would_action ? "would_action"
@@ -827,6 +929,11 @@ Report Aggregator::finish(std::vector<std::string> inputs) {
         report.latency = Latency{s.latency.count(), s.latency.percentile(0.50), s.latency.percentile(0.99),
                                  s.latency.max()};
     report.capped = s.capped;
+    report.backoff = std::move(s.episodes);
+    for (auto& [group, episode] : s.open_episodes)
+        report.backoff.push_back(std::move(episode));
+    std::stable_sort(report.backoff.begin(), report.backoff.end(),
+                     [](const BackoffEpisode& a, const BackoffEpisode& b) { return a.start < b.start; });
     return report;
 }
 
@@ -1183,6 +1290,15 @@ std::string render_text(const Report& r) {
             }
         }
     }
+    if (!r.backoff.empty()) {
+        heading(pad_right("BACK-OFF (group)", 22) + pad_right("START", 25) + pad_right("END", 25) + "LOWEST");
+        for (const auto& e : r.backoff) {
+            line(pad_right(terminal_safe(e.group, 21), 22) + pad_right(format_time(e.start), 25) +
+                 pad_right(e.end ? format_time(*e.end) : "(still backing off)", 25) + format_factor(e.lowest));
+            line("  why: " + std::to_string(e.events) + " throttle events, signature " + e.signature);
+            if (!e.sample.empty()) line("  e.g. " + e.sample);
+        }
+    }
     if (r.malformed > 0) {
         heading("MALFORMED LINES: " + thousands(r.malformed) +
                 (r.malformed > r.malformed_examples.size()
@@ -1212,6 +1328,7 @@ std::string render_text(const Report& r) {
 //   hourly: [{hour, messages, would_block}]     (every hour from first to last, UTC)
 //   latency_us: {samples, p50, p99, max} or null
 //   capped: bool                 (some keys were counted under others unranked)
+//   backoff: [{group, start, end (null: ongoing), lowest_factor, signature, events, sample}]
 std::string render_json(const Report& r) {
     using ojson = nlohmann::ordered_json;
     auto time_or_null = [](const std::optional<TimeMs>& t) {
@@ -1291,6 +1408,15 @@ std::string render_json(const Report& r) {
                                           {"max", r.latency->max_us}}
                                   : ojson(nullptr);
     out["capped"] = r.capped;
+    out["backoff"] = ojson::array();
+    for (const auto& e : r.backoff)
+        out["backoff"].push_back({{"group", e.group},
+                                  {"start", format_time(e.start)},
+                                  {"end", time_or_null(e.end)},
+                                  {"lowest_factor", e.lowest},
+                                  {"signature", e.signature},
+                                  {"events", e.events},
+                                  {"sample", e.sample}});
     // Log text is valid UTF-8 once parsed, but a replacement beats an exception if it ever is not.
     return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -1627,6 +1753,17 @@ std::string render_html(const Report& r) {
     }
     html += "</section>\n";
 
+    if (!r.backoff.empty()) {
+        html += "<section id=\"backoff\"><h2>Back-off episodes</h2>\n<p class=\"muted\">Destination groups "
+                "slowed because they answered with throttling replies (Postfix's log).</p>\n<table>\n"
+                "<tr><th>group</th><th>start</th><th>end</th><th>lowest factor</th><th>why</th></tr>\n";
+        for (const auto& e : r.backoff)
+            html += "<tr><td>" + esc(e.group) + "</td><td>" + format_time(e.start) + "</td><td>" +
+                    (e.end ? format_time(*e.end) : std::string("still backing off")) + "</td><td>" +
+                    format_factor(e.lowest) + "</td><td>" + std::to_string(e.events) + " events, <code>" +
+                    esc(e.signature) + "</code><br><small>" + esc(e.sample) + "</small></td></tr>\n";
+        html += "</table></section>\n";
+    }
     html += "<section id=\"malformed\"><h2>Malformed lines: " + thousands(r.malformed) + "</h2>\n";
     if (r.malformed > 0) {
         html += "<ul>\n";

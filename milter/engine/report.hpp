@@ -2,7 +2,8 @@
 // domain and hour) → a terminal table, one JSON object or one self-contained HTML page.
 // Called by `presend report`. Streams line by line: memory grows with the distinct rules, tenants, domains
 // and hours seen, never with the number of lines; keys past k_max_distinct_keys are counted as "others".
-// A malformed line is counted and located (the first few), never fatal.
+// A malformed line is counted and located (the first few), never fatal. Back-off event lines (from the
+// feedback follower) become back-off episodes per destination group.
 #pragma once
 
 #include <cstddef>
@@ -89,6 +90,18 @@ struct Latency {
     std::int64_t max_us = 0;
 };
 
+// A destination group's back-off, from the event lines the feedback follower writes into the decision log
+// (presend/decision_log.hpp, backoff_event_json): from "enter" to "clear".
+struct BackoffEpisode {
+    std::string group;
+    TimeMs start = 0;
+    std::optional<TimeMs> end; // none: still backing off at the end of the logs read
+    double lowest = 1.0;       // the lowest factor it reached
+    std::string signature;     // why it began: the signature, the throttle events and a (masked) sample line
+    std::uint64_t events = 0;
+    std::string sample;
+};
+
 struct Report {
     Options filter;
     std::vector<std::string> inputs;
@@ -115,6 +128,7 @@ struct Report {
     std::vector<HourCounts> hourly; // every hour from first to last, empty hours included
     std::optional<Latency> latency;
     bool capped = false; // some keys went to "others" unranked because of k_max_distinct_keys
+    std::vector<BackoffEpisode> backoff; // by start time; event lines are not messages and count in no table
 };
 
 // Counts well-formed lines into a Report. Not thread-safe; one per report.

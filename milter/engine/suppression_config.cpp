@@ -30,11 +30,7 @@ SuppressionConfig parse_suppression_config(const YAML::Node& node, const std::st
 }
 
 SuppressionConfig load_suppression_config(const std::filesystem::path& path) {
-    const std::string file = path.string();
-    const YAML::Node root = yaml::load_config_file(file);
-    if (root.IsNull()) return {};
-    if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");
-    return parse_suppression_config(root["suppression"], file);
+    return parse_suppression_config(yaml::load_config_section(path.string(), "suppression"), path.string());
 }
 
 SuppressionConfig parse_store_spec(std::string_view spec) {

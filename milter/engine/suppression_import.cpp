@@ -218,16 +218,18 @@ std::optional<std::int64_t> parse_time(std::string_view text) {
     return value;
 }
 
+std::optional<std::int64_t> parse_log_time(std::string_view line, std::int64_t now) {
+    std::size_t used = 0;
+    if (auto t = parse_iso(line, &used); t && used > 10) return t;
+    return parse_bsd_time(line, now, &used);
+}
+
 std::optional<PostfixDelivery> parse_postfix_delivery(std::string_view line, std::int64_t now) {
     const auto to = line.find(": to=<");
     if (to == std::string_view::npos) return std::nullopt;
     PostfixDelivery delivery;
 
-    std::size_t used = 0;
-    if (auto t = parse_iso(line, &used); t && used > 10)
-        delivery.time = t;
-    else if (auto b = parse_bsd_time(line, now, &used))
-        delivery.time = b;
+    delivery.time = parse_log_time(line, now);
 
     const auto id_start = line.rfind(' ', to);
     delivery.queue_id =

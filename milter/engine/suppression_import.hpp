@@ -70,6 +70,9 @@ struct PostfixDelivery {
 // now gives the year of a syslog time stamp ("Nov 27 06:30:07"): this year, or last year if that is in the
 // future.
 std::optional<PostfixDelivery> parse_postfix_delivery(std::string_view line, std::int64_t now);
+// The time stamp a syslog or postlog line starts with: RFC 3339 ("2026-11-27T10:00:01.123456+00:00") or
+// traditional ("Nov 27 10:00:01", local time, the year as parse_postfix_delivery() guesses it).
+std::optional<std::int64_t> parse_log_time(std::string_view line, std::int64_t now);
 
 // "30d", "12h", "90m", "45s", "2w", "3600" (seconds) → seconds; nullopt for anything else or zero.
 std::optional<std::int64_t> parse_duration(std::string_view text);

@@ -61,6 +61,19 @@ YAML::Node load_config_file(const std::string& file) {
     }
 }
 
+void check_section(const YAML::Node& node, const std::string& file, std::string_view section,
+                   std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) fail(file, node, std::string(section) + ": expected a mapping");
+    check_keys(node, allowed, [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
+}
+
+YAML::Node load_config_section(const std::string& file, const std::string& key) {
+    const YAML::Node root = load_config_file(file);
+    if (root.IsNull()) return root;
+    if (!root.IsMap()) fail(file, root, "expected a mapping of settings at the top level");
+    return root[key];
+}
+
 void fail(const std::string& file, const YAML::Node& node, const std::string& message) {
     const auto pos = position(file, node);
     throw ConfigError(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " +

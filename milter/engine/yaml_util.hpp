@@ -36,9 +36,19 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
     }
 }
 
+// A config section (the value of `section:`) must be a mapping of only the allowed keys; throws ConfigError
+// "file:line:column: ..." naming the first that is not, with a suggestion.
+void check_section(const YAML::Node& node, const std::string& file, std::string_view section,
+                   std::initializer_list<std::string_view> allowed);
+
 // Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file" or
 // "file:line:column: YAML syntax error: ...". An empty file gives a null node.
 YAML::Node load_config_file(const std::string& file);
+
+// The value of one top-level key of a whole config file, for the commands that read only their own
+// section (`presend suppress --config`, `presend feedback replay --config`); a null node when the file
+// is empty or lacks the key. The other keys are load_config()'s business and are not checked here.
+YAML::Node load_config_section(const std::string& file, const std::string& key);
 
 // Throws ConfigError "file:line:column: message" at node: the config readers' one way to fail.
 [[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message);

@@ -500,6 +500,36 @@ expect_hit() {
     pass "decision log: rule $1 hit"
 }
 
+# ---- feedback (back-off from Postfix's log) ----------------------------------------------------------------
+
+# feedback_start LOG METRICS_PORT [YAML]: presend in dry-run following LOG with the metrics endpoint on
+# METRICS_PORT; YAML (lines indented two spaces) adds keys of the feedback: section. Waits for both.
+feedback_start() {
+    local config=$IT_WORKDIR/presend.yaml
+    FEEDBACK_METRICS_PORT=$2
+    {
+        printf 'mode: dry-run\ncache_dir: ""\ndecision_log: %s\n' "$DECISIONS"
+        printf 'metrics:\n  listen: "127.0.0.1:%s"\nfeedback:\n  log: %s\n' "$2" "$1"
+        [ -z "${3:-}" ] || printf '%s\n' "$3"
+    } >"$config"
+    presend_start --config "$config"
+    wait_until "$k_start_timeout" port_listening "$2" || fail "nothing listens on metrics port $2"
+    wait_log "$PRESEND_LOG" "feedback: following $1" 1 10 || fail "the feedback follower did not start"
+}
+
+# backoff_factor GROUP: presend_backoff_factor{group=GROUP} in a fresh scrape ("" when absent).
+backoff_factor() {
+    curl -sS --fail --max-time 5 "http://127.0.0.1:$FEEDBACK_METRICS_PORT/metrics" 2>/dev/null |
+        sed -n "s/^presend_backoff_factor{group=\"$1\"} \\(.*\\)$/\\1/p"
+}
+
+# wait_backoff_factor GROUP VALUE [SECONDS]: until the gauge reads VALUE.
+wait_backoff_factor() {
+    wait_until "${3:-10}" eval '[ "$(backoff_factor '"$1"')" = '"$2"' ]' ||
+        fail "presend_backoff_factor{group=\"$1\"} is '$(backoff_factor "$1")', expected $2"
+    pass "presend_backoff_factor{group=\"$1\"} = $2"
+}
+
 # ---- fixtures ----------------------------------------------------------------------------------------------
 
 # body_of FILE: the body (after the first empty line), CRs and trailing empty lines dropped: swaks ends DATA
