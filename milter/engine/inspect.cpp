@@ -137,13 +137,14 @@ bool applies(const Rule& rule, const MessageContext& context) {
 } // namespace
 
 std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const Envelope&,
-                         const MessageContext& context) {
+                         const MessageContext& context, StageSplit* split) {
     thread_local ScanState state;
     const auto& rules = set.rules;
     const auto* patterns = set.patterns.get();
     state.reset(patterns ? patterns->patterns().size() : 0, rules.size());
 
     if (patterns && !patterns->databases().empty()) {
+        const auto scan_start = split != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         state.patterns = &patterns->patterns();
         state.rules = &rules;
         auto scratch = patterns->acquire_scratch();
@@ -162,6 +163,7 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
             });
         }
         patterns->release_scratch(std::move(scratch));
+        if (split != nullptr) split->scan += std::chrono::steady_clock::now() - scan_start;
     }
 
     std::vector<char> fired(rules.size(), 0);

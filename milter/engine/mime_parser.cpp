@@ -802,11 +802,12 @@ using Clock = std::chrono::steady_clock;
 
 // What one parse has kept, against its Limits.
 struct ParseState {
-    ParseState(ParsedMessage& m, const Limits& l)
-        : message(m), limits(l), deadline(Clock::now() + std::chrono::milliseconds(l.time_budget_ms)) {}
+    ParseState(ParsedMessage& m, const Limits& l, StageSplit* s)
+        : message(m), limits(l), split(s), deadline(Clock::now() + std::chrono::milliseconds(l.time_budget_ms)) {}
 
     ParsedMessage& message;
     const Limits& limits;
+    StageSplit* split;                // for `presend bench`; null in the daemon
     const Clock::time_point deadline; // time_budget_ms after the parse began
     bool truncated = false;           // GMime hit the end of input inside headers or a multipart
     std::size_t text_bytes = 0;       // decoded text and HTML kept, against max_decoded_bytes
@@ -1072,7 +1073,9 @@ class MessageWalker {
         }
         normalize_newlines(text);
         if (html) {
+            const auto html_start = m_state.split != nullptr ? Clock::now() : Clock::time_point{};
             HtmlText visible = html_to_text(text);
+            if (m_state.split != nullptr) m_state.split->html += Clock::now() - html_start;
             if (visible.simplified) m_message.facts.insert("html-too-complex");
             text_part.text = std::move(visible.text);
             text_part.links = std::move(visible.links);
@@ -1201,14 +1204,14 @@ bool parse_on_big_stack(std::string_view raw, ParseState& state) {
 
 } // namespace
 
-ParsedMessage parse_message(std::string_view raw, const Limits& limits) {
+ParsedMessage parse_message(std::string_view raw, const Limits& limits, StageSplit* split) {
     ParsedMessage message;
     message.raw_size = raw.size();
     if (is_blank(raw)) {
         message.facts.insert("malformed-mime");
         return message;
     }
-    ParseState state{message, limits};
+    ParseState state{message, limits, split};
     if (raw.size() <= k_big_message_bytes || !parse_on_big_stack(raw, state)) parse_guarded(raw, state);
     return message;
 }
