@@ -2,6 +2,7 @@
 // One Hyperscan scan per (database, input); header checks are plain functions; compositions last,
 // over the results of the rules they name. Allocation here is per message, not per rule.
 #include "presend/engine.hpp"
+#include "presend/cpu_clock.hpp"
 
 #include "engine/header_checks.hpp"
 #include "engine/pattern_set.hpp"
@@ -144,7 +145,7 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
     state.reset(patterns ? patterns->patterns().size() : 0, rules.size());
 
     if (patterns && !patterns->databases().empty()) {
-        const auto scan_start = split != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        const auto scan_start = split != nullptr ? CpuClock::now() : CpuClock::time_point{};
         state.patterns = &patterns->patterns();
         state.rules = &rules;
         auto scratch = patterns->acquire_scratch();
@@ -163,7 +164,7 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
             });
         }
         patterns->release_scratch(std::move(scratch));
-        if (split != nullptr) split->scan += std::chrono::steady_clock::now() - scan_start;
+        if (split != nullptr) split->scan += CpuClock::now() - scan_start;
     }
 
     std::vector<char> fired(rules.size(), 0);

@@ -4,6 +4,7 @@
 // GMime keeps read-only or locks (see the notes at parse_with_gmime()). Stops at Limits (presend/limits.hpp),
 // keeping what it read; never throws.
 #include "presend/engine.hpp"
+#include "presend/cpu_clock.hpp"
 
 #include "engine/html_text.hpp"
 
@@ -1073,9 +1074,9 @@ class MessageWalker {
         }
         normalize_newlines(text);
         if (html) {
-            const auto html_start = m_state.split != nullptr ? Clock::now() : Clock::time_point{};
+            const auto html_start = m_state.split != nullptr ? CpuClock::now() : CpuClock::time_point{};
             HtmlText visible = html_to_text(text);
-            if (m_state.split != nullptr) m_state.split->html += Clock::now() - html_start;
+            if (m_state.split != nullptr) m_state.split->html += CpuClock::now() - html_start;
             if (visible.simplified) m_message.facts.insert("html-too-complex");
             text_part.text = std::move(visible.text);
             text_part.links = std::move(visible.links);
