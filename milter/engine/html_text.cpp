@@ -42,9 +42,18 @@ class TextSink {
         while (p < end) {
             const unsigned char c = *p;
             if (is_printable_ascii(c)) { // the bulk of any text: appended a run at a time
+                // A single space between printable bytes folds to itself, so a run goes on across it: runs
+                // are sentences, not words.
                 const auto* run_end = p + 1;
-                while (run_end != end && is_printable_ascii(*run_end))
-                    ++run_end;
+                while (run_end != end) {
+                    if (is_printable_ascii(*run_end)) {
+                        ++run_end;
+                    } else if (*run_end == ' ' && end - run_end >= 2 && is_printable_ascii(run_end[1])) {
+                        run_end += 2;
+                    } else {
+                        break;
+                    }
+                }
                 put_run(reinterpret_cast<const char*>(p), static_cast<std::size_t>(run_end - p));
                 p = run_end;
                 continue;
@@ -241,13 +250,57 @@ struct TagName {
     bool operator==(const TagName& other) const { return view() == other.view(); }
 };
 
+// tag_traits() as an open-addressed table on a cheap hash: looked up for every tag, where std::hash and the
+// buckets of an unordered_map cost more than the rest of the tag.
+class TagTable {
+  public:
+    TagTable() {
+        for (const auto& [name, traits] : tag_traits()) {
+            std::size_t i = hash(name) & k_mask;
+            while (m_slots[i].size != 0)
+                i = (i + 1) & k_mask;
+            std::copy(name.begin(), name.end(), m_slots[i].bytes.begin());
+            m_slots[i].size = name.size();
+            m_slots[i].traits = traits;
+        }
+    }
+
+    TagTraits find(std::string_view name) const {
+        for (std::size_t i = hash(name) & k_mask; m_slots[i].size != 0; i = (i + 1) & k_mask) {
+            const Slot& slot = m_slots[i];
+            if (slot.size == name.size() && std::memcmp(slot.bytes.data(), name.data(), name.size()) == 0)
+                return slot.traits;
+        }
+        return {};
+    }
+
+  private:
+    static constexpr std::size_t k_slots = 512; // a power of two, over twice the names known
+    static constexpr std::size_t k_mask = k_slots - 1;
+
+    struct Slot {
+        std::array<char, k_max_tag_name> bytes{};
+        std::size_t size = 0;
+        TagTraits traits;
+    };
+
+    static std::size_t hash(std::string_view name) {
+        std::size_t h = name.size();
+        for (const char c : name)
+            h = h * 31 + static_cast<unsigned char>(c);
+        return h ^ (h >> 7);
+    }
+
+    std::array<Slot, k_slots> m_slots{};
+};
+
 TagName make_tag_name(std::string_view raw) {
+    static const TagTable s_table;
     TagName name;
     name.size = std::min(raw.size(), k_max_tag_name);
     for (std::size_t i = 0; i < name.size; ++i)
         name.bytes[i] = ascii_lower(raw[i]);
-    const auto& table = tag_traits();
-    if (const auto it = table.find(name.view()); it != table.end()) name.traits = it->second;
+    name.traits = s_table.find(name.view());
     return name;
 }
 

@@ -756,17 +756,24 @@ void find_urls(std::string_view text, std::vector<Link>& links) {
     }
 }
 
-// CRLF and lone CR → LF, in place.
+// CRLF and lone CR → LF, in place. The runs between CRs move with memmove: mail from the milter is all
+// CRLF, and a byte loop over it cost a tenth of parsing.
 void normalize_newlines(std::string& s) {
-    if (s.find('\r') == std::string::npos) return;
-    std::size_t w = 0;
-    for (std::size_t r = 0; r < s.size(); ++r) {
-        if (s[r] == '\r') {
-            s[w++] = '\n';
-            if (r + 1 < s.size() && s[r + 1] == '\n') ++r;
-        } else {
-            s[w++] = s[r];
-        }
+    const auto first = s.find('\r');
+    if (first == std::string::npos) return;
+    char* const data = s.data();
+    const std::size_t n = s.size();
+    std::size_t w = first;
+    std::size_t r = first;
+    while (r < n) {
+        // data[r] is a CR
+        data[w++] = '\n';
+        r += (r + 1 < n && data[r + 1] == '\n') ? 2 : 1;
+        const auto* cr = static_cast<const char*>(std::memchr(data + r, '\r', n - r));
+        const std::size_t run_end = cr != nullptr ? static_cast<std::size_t>(cr - data) : n;
+        std::memmove(data + w, data + r, run_end - r);
+        w += run_end - r;
+        r = run_end;
     }
     s.resize(w);
 }
