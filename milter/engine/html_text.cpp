@@ -779,6 +779,10 @@ class HtmlWalker {
             pop_to(m_head); // text ends the head: it belongs to the body
         }
         if (hidden()) return;
+        if (std::memchr(s.data(), '&', s.size()) == nullptr) {
+            m_sink.text(s); // most text has no references: no copy
+            return;
+        }
         decode_entities(s, m_scratch, false);
         m_sink.text(m_scratch);
     }
