@@ -943,8 +943,8 @@ class HtmlWalker {
     // option the previous one; a heading the heading it is in; a row or cell the open cell, back to its row
     // or table section.
     void close_implied(const TagName& name) {
-        if (m_open.empty()) return;
         if (name.is(k_closes_p)) close_in_scope("p");
+        if (m_open.empty()) return; // the <p> may have been all there was
         const std::string_view n = name.view();
         if (n == "li") {
             close_item({"li", ""});

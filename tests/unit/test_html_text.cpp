@@ -156,6 +156,12 @@ TEST_CASE("elements whose end tag is left out are closed where HTML closes them"
     CHECK(html_to_text("<div hidden><table><tr><td></div>x</td></tr></table></div>y").text == "y");
 }
 
+TEST_CASE("a block that closes the only open element leaves an empty stack behind safely") {
+    // Found by fuzz_message (tests/fuzz/regressions/message/crash-bcfd8cc9...): <p> then a heading.
+    CHECK(html_to_text("<p>a<h2>b</h2><p>c<li>d<p>e<dd>f").text == "a\nb\nc\nd\ne\nf");
+    CHECK(html_to_text("<p>x<h1>y").text == "x\ny");
+}
+
 TEST_CASE("head contents are hidden until the body starts, and body or html can hide everything") {
     CHECK(html_to_text("<head><meta charset=utf-8><title>t</title><body>shown").text == "shown");
     CHECK(html_to_text("<html><head><link rel=x><div>in body</div>").text == "in body");
