@@ -1,14 +1,22 @@
 // bench_command: `presend bench` measures the engine alone, no sockets: pattern compile time for
-// synthetic phrase lists, then per-stage latency (parse, inspect, decide) and throughput over a
-// corpus, held against a bare hs_scan of the same inputs with the same databases (the floor).
+// synthetic phrase lists, then per-stage latency and throughput over a corpus: assemble (MessageBuilder
+// fed the milter's header and body chunks, as the daemon is), MIME parse and decode, HTML to text,
+// Hyperscan scan, other checks, decision; held against a bare hs_scan of the same inputs with the same
+// databases (the floor). Stages are timed in CPU time (CpuClock), so the figures are per core even on a
+// busy machine. --json prints one object for scripts instead of the table.
 #include "cli/commands.hpp"
 #include "cli/rules_option.hpp"
 
+#include "daemon/message_builder.hpp"
 #include "engine/pattern_set.hpp"
 #include "engine/scan_inputs.hpp"
 #include "presend/engine.hpp"
+#include "presend/cpu_clock.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -20,15 +28,17 @@ namespace presend::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using Cpu = CpuClock; // stages are timed in CPU time: the machine may be busy
 
 struct BenchOptions {
     std::string rules_dir;
     std::vector<std::size_t> phrase_counts{1000, 10000};
     unsigned iterations = 200;
+    bool json = false;
     std::vector<std::string> corpus;
 };
 
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+template <typename D> double micros(D d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 long rss_kib() {
     std::ifstream status("/proc/self/status");
@@ -58,6 +68,47 @@ std::vector<std::string> synthetic_phrases(std::size_t count) {
     return out;
 }
 
+// A message as the MTA hands it to the milter: header fields with the whitespace after the colon
+// stripped and folded lines joined by "\n", then the body in CRLF form, in chunks of at most
+// k_milter_chunk bytes (libmilter's MILTER_CHUNK_SIZE).
+struct MilterChunks {
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::vector<std::string> body;
+};
+
+constexpr std::size_t k_milter_chunk = 65535;
+
+MilterChunks to_milter_chunks(std::string_view raw) {
+    MilterChunks out;
+    std::size_t pos = 0;
+    while (pos < raw.size()) {
+        std::size_t eol = raw.find('\n', pos);
+        if (eol == std::string_view::npos) eol = raw.size();
+        std::string_view line = raw.substr(pos, eol - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        pos = std::min(eol + 1, raw.size());
+        if (line.empty()) break;
+        if ((line.front() == ' ' || line.front() == '\t') && !out.headers.empty()) {
+            out.headers.back().second += '\n';
+            out.headers.back().second += line;
+            continue;
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue; // the MTA would not pass it on as a header
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        out.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+    }
+    std::string body;
+    body.reserve(raw.size() - std::min(pos, raw.size()) + raw.size() / 40);
+    for (std::size_t i = pos; i < raw.size(); ++i) {
+        if (raw[i] == '\n' && (i == pos || raw[i - 1] != '\r')) body += '\r';
+        body += raw[i];
+    }
+    for (std::size_t i = 0; i < body.size(); i += k_milter_chunk) out.body.push_back(body.substr(i, k_milter_chunk));
+    return out;
+}
+
 struct Stats {
     std::vector<double> samples;
     void add(double us) { samples.push_back(us); }
@@ -75,61 +126,101 @@ struct Stats {
 
 int on_match_noop(unsigned, unsigned long long, unsigned long long, unsigned, void*) { return 0; }
 
-void run_corpus(const RuleSet& rules, const std::vector<std::string>& messages, unsigned iterations) {
-    Stats parse, insp, dec, floor;
+enum Stage : std::size_t { assemble, mime, html, scan, checks, decision, k_stages };
+constexpr std::array<const char*, k_stages> k_stage_names = {"assemble", "mime parse+decode", "html to text",
+                                                              "hyperscan scan", "other checks", "decide"};
+constexpr std::array<const char*, k_stages> k_stage_keys = {"assemble", "mime", "html", "scan", "checks", "decide"};
+
+nlohmann::json run_corpus(const RuleSet& rules, const std::vector<MilterChunks>& messages, unsigned iterations) {
+    std::array<Stats, k_stages> stages;
+    Stats floor;
     std::size_t bytes = 0;
+    daemon::MessageBuilder builder;
     const auto start = Clock::now();
     for (unsigned it = 0; it < iterations; ++it) {
-        for (const auto& raw : messages) {
-            auto t0 = Clock::now();
-            const ParsedMessage message = parse_message(raw);
-            auto t1 = Clock::now();
-            auto hits = inspect(rules, message, Envelope{});
-            auto t2 = Clock::now();
+        for (const auto& chunks : messages) {
+            auto t0 = Cpu::now();
+            builder.reset(32u << 20);
+            for (const auto& [name, value] : chunks.headers) builder.add_header(name, value);
+            builder.end_headers();
+            for (const auto& chunk : chunks.body) builder.add_body(chunk);
+            const std::string_view raw = builder.message();
+            auto t1 = Cpu::now();
+            StageSplit split;
+            const ParsedMessage message = parse_message(raw, Limits{}, &split);
+            auto t2 = Cpu::now();
+            auto hits = inspect(rules, message, Envelope{}, MessageContext{}, &split);
+            auto t3 = Cpu::now();
             const Verdict verdict = decide(rules, std::move(hits), Mode::enforce);
-            auto t3 = Clock::now();
-            parse.add(micros(t1 - t0));
-            insp.add(micros(t2 - t1));
-            dec.add(micros(t3 - t2));
+            auto t4 = Cpu::now();
+            const double html_us = std::chrono::duration<double, std::micro>(split.html).count();
+            const double scan_us = std::chrono::duration<double, std::micro>(split.scan).count();
+            stages[assemble].add(micros(t1 - t0));
+            stages[mime].add(micros(t2 - t1) - html_us);
+            stages[html].add(html_us);
+            stages[scan].add(scan_us);
+            stages[checks].add(micros(t3 - t2) - scan_us);
+            stages[decision].add(micros(t4 - t3));
             bytes += raw.size();
             if (verdict.score < 0) std::puts(""); // keeps the optimiser from dropping the work
 
             // The floor: the same inputs through the same databases, nothing else.
             if (const auto* patterns = rules.patterns.get(); patterns && !patterns->databases().empty()) {
                 auto scratch = patterns->acquire_scratch();
-                auto f0 = Clock::now();
+                auto f0 = Cpu::now();
                 for (const auto& db : patterns->databases())
                     detail::for_each_scan_input(db.target, message, [&](std::string_view input) {
                         if (!input.empty())
                             hs_scan(db.db.get(), input.data(), static_cast<unsigned>(input.size()), 0, scratch.get(),
                                     on_match_noop, nullptr);
                     });
-                floor.add(micros(Clock::now() - f0));
+                floor.add(micros(Cpu::now() - f0));
                 patterns->release_scratch(std::move(scratch));
             }
         }
     }
-    const double wall = micros(Clock::now() - start) - floor.total(); // the floor runs are not engine work
-    const double n = static_cast<double>(parse.samples.size());
-    const double engine_us = parse.total() + insp.total() + dec.total();
-    std::printf("  messages %.0f (%zu distinct x %u), %.1f MB, wall %.2f s\n", n, messages.size(), iterations,
-                static_cast<double>(bytes) / 1e6, wall / 1e6);
-    std::printf("  throughput: %.0f msgs/s, %.1f MB/s (one core)\n", n / (engine_us / 1e6),
-                static_cast<double>(bytes) / engine_us);
-    std::printf("  %-22s %10s %10s %10s\n", "stage", "p50 us", "p99 us", "share");
-    auto row = [&](const char* name, Stats& s) {
-        const double share = s.total() / engine_us * 100;
-        const double p50 = s.percentile(0.50);
-        const double p99 = s.percentile(0.99);
-        std::printf("  %-22s %10.1f %10.1f %9.1f%%\n", name, p50, p99, share);
-    };
-    row("parse+decode+html", parse);
-    row("inspect (scan+checks)", insp);
-    row("decide", dec);
+    const double wall = micros(Clock::now() - start);
+    double engine_us = 0;
+    for (const auto& s : stages) engine_us += s.total();
+    const double n = static_cast<double>(stages[assemble].samples.size());
+    nlohmann::json out;
+    out["messages"] = n;
+    out["distinct"] = messages.size();
+    out["iterations"] = iterations;
+    out["bytes"] = bytes;
+    out["wall_s"] = wall / 1e6;
+    out["cpu_s"] = engine_us / 1e6;
+    out["msgs_per_s"] = n / (engine_us / 1e6);
+    out["mb_per_s"] = static_cast<double>(bytes) / engine_us;
+    out["rss_mib"] = static_cast<double>(rss_kib()) / 1024;
+    for (std::size_t i = 0; i < k_stages; ++i) {
+        out["stages"][k_stage_keys[i]] = {{"p50_us", stages[i].percentile(0.50)},
+                                          {"p99_us", stages[i].percentile(0.99)},
+                                          {"share", stages[i].total() / engine_us}};
+    }
     if (!floor.samples.empty()) {
-        const double ratio = insp.total() / std::max(floor.total(), 1e-9);
-        std::printf("  %-22s %10.1f %10.1f   inspect/floor = %.2fx\n", "bare hs_scan floor", floor.percentile(0.50),
-                    floor.percentile(0.99), ratio);
+        out["floor"] = {{"p50_us", floor.percentile(0.50)}, {"p99_us", floor.percentile(0.99)}};
+        out["scan_floor_ratio"] = stages[scan].total() / std::max(floor.total(), 1e-9);
+    }
+    return out;
+}
+
+void print_run(const nlohmann::json& run) {
+    std::printf("  messages %.0f (%zu distinct x %u), %.1f MB, wall %.2f s (with the floor runs), RSS %.0f MiB\n",
+                run["messages"].get<double>(), run["distinct"].get<std::size_t>(), run["iterations"].get<unsigned>(),
+                run["bytes"].get<double>() / 1e6, run["wall_s"].get<double>(), run["rss_mib"].get<double>());
+    std::printf("  throughput: %.0f msgs/s, %.1f MB/s per core (%.2f s of CPU)\n", run["msgs_per_s"].get<double>(),
+                run["mb_per_s"].get<double>(), run["cpu_s"].get<double>());
+    std::printf("  %-22s %10s %10s %10s   (CPU time)\n", "stage", "p50 us", "p99 us", "share");
+    for (std::size_t i = 0; i < k_stages; ++i) {
+        const auto& s = run["stages"][k_stage_keys[i]];
+        std::printf("  %-22s %10.1f %10.1f %9.1f%%\n", k_stage_names[i], s["p50_us"].get<double>(),
+                    s["p99_us"].get<double>(), s["share"].get<double>() * 100);
+    }
+    if (run.contains("floor")) {
+        std::printf("  %-22s %10.1f %10.1f   scan/floor = %.2fx\n", "bare hs_scan floor",
+                    run["floor"]["p50_us"].get<double>(), run["floor"]["p99_us"].get<double>(),
+                    run["scan_floor_ratio"].get<double>());
     }
 }
 
@@ -144,6 +235,7 @@ void add_bench_command(CLI::App& app, int* exit_code) {
         ->delimiter(',')
         ->check(CLI::Range(1, 1000000));
     command->add_option("--iterations", opts->iterations, "Passes over the corpus")->check(CLI::Range(1, 100000));
+    command->add_flag("--json", opts->json, "Print one JSON object (runs, stages, floor, RSS) instead of tables");
     command->add_option("corpus", opts->corpus, "Messages (.eml); default: the shipped rules' examples")
         ->check(CLI::ExistingFile);
     command->callback([opts, exit_code] {
@@ -154,8 +246,8 @@ void add_bench_command(CLI::App& app, int* exit_code) {
                 if (entry.path().extension() == ".eml") corpus.push_back(entry.path().string());
             std::sort(corpus.begin(), corpus.end());
         }
-        std::vector<std::string> messages;
-        for (const auto& file : corpus) messages.push_back(read_file(file));
+        std::vector<MilterChunks> messages;
+        for (const auto& file : corpus) messages.push_back(to_milter_chunks(read_file(file)));
         if (messages.empty()) {
             std::cerr << "presend bench: no messages to run\n";
             *exit_code = 2;
@@ -169,9 +261,20 @@ void add_bench_command(CLI::App& app, int* exit_code) {
             *exit_code = 2;
             return;
         }
-        std::printf("rules %s: %zu rules, loaded and compiled in %.1f ms\n", base_dir.c_str(), base->rules.size(),
-                    micros(Clock::now() - t0) / 1000);
-        run_corpus(*base, messages, opts->iterations);
+        const double base_compile_ms = micros(Clock::now() - t0) / 1000;
+        nlohmann::json report;
+        report["rules_dir"] = base_dir.string();
+        report["rss_start_mib"] = static_cast<double>(rss_start) / 1024;
+        nlohmann::json run = run_corpus(*base, messages, opts->iterations);
+        run["phrases"] = 0;
+        run["rules"] = base->rules.size();
+        run["compile_ms"] = base_compile_ms;
+        if (!opts->json) {
+            std::printf("rules %s: %zu rules, loaded and compiled in %.1f ms\n", base_dir.c_str(),
+                        base->rules.size(), run["compile_ms"].get<double>());
+            print_run(run);
+        }
+        report["runs"].push_back(run);
 
         for (auto count : opts->phrase_counts) {
             // A copy of the rules dir plus one rule holding `count` phrases over the body.
@@ -199,12 +302,26 @@ void add_bench_command(CLI::App& app, int* exit_code) {
                 *exit_code = 2;
                 return;
             }
-            std::printf("\n+%zu phrases: %zu patterns compiled into %zu databases in %.1f ms, RSS %ld MiB (was %ld)\n",
-                        count, loaded.rules->patterns->patterns().size(), loaded.rules->patterns->databases().size(),
-                        compile_ms, rss_kib() / 1024, rss_start / 1024);
-            run_corpus(*loaded.rules, messages, opts->iterations);
+            const long rss_loaded = rss_kib();
+            run = run_corpus(*loaded.rules, messages, opts->iterations);
+            run["phrases"] = count;
+            run["rules"] = loaded.rules->rules.size();
+            run["patterns"] = loaded.rules->patterns->patterns().size();
+            run["databases"] = loaded.rules->patterns->databases().size();
+            run["compile_ms"] = compile_ms;
+            run["rss_loaded_mib"] = static_cast<double>(rss_loaded) / 1024;
+            if (!opts->json) {
+                std::printf("\n+%zu phrases: %zu patterns compiled into %zu databases in %.1f ms, RSS %ld MiB "
+                            "(was %ld)\n",
+                            count, loaded.rules->patterns->patterns().size(),
+                            loaded.rules->patterns->databases().size(), compile_ms, rss_loaded / 1024,
+                            rss_start / 1024);
+                print_run(run);
+            }
+            report["runs"].push_back(run);
             std::filesystem::remove_all(dir);
         }
+        if (opts->json) std::cout << report.dump(2) << "\n";
     });
 }
 

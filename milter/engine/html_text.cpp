@@ -1,15 +1,13 @@
-// html_text: visible text and links of an HTML part. A linear pre-scan finds how much of the input gumbo
-// may take; gumbo parses that prefix and an explicit-stack walk collects the text; the rest, if any, goes
-// through strip_tags(). Both write to one TextSink, so text is folded the same way.
+// html_text: visible text and links of an HTML part, in one linear pass. HtmlScanner tokenizes; HtmlWalker keeps
+// a bounded stack of open elements, enough of HTML's tree building to know what is hidden and where blocks
+// end, and writes to a TextSink, which folds whitespace. No DOM: memory is the output plus the stack.
 #include "engine/html_text.hpp"
-
-#include <gumbo.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <memory>
+#include <iterator>
 #include <optional>
 #include <unordered_map>
 
@@ -17,16 +15,6 @@ namespace presend {
 
 namespace {
 
-// gumbo's tree building rescans the open elements and re-opens every unclosed formatting element for each
-// token, so its time grows with depth × tokens: 10,000 nested <div>s take seconds, and 5,000 of
-// "<p><b id=N>x</p>" take fifteen. Real mail nests tables a few dozen deep; past this estimated depth the
-// rest of the input is stripped linearly instead.
-constexpr std::size_t k_max_html_depth = 160;
-// gumbo parses some 10-20 MB/s and holds about ten times its input as nodes: past this, the stripper.
-constexpr std::size_t k_max_html_dom_bytes = 1024 * 1024;
-// Re-opened formatting elements multiply nodes without input (80 open <b>s, then "<p>x" 100,000 times,
-// make eight million): this bounds gumbo's memory to some tens of MB per part.
-constexpr std::size_t k_max_html_nodes = 150000;
 // Tag names are compared by their first bytes only; no HTML element name is longer.
 constexpr std::size_t k_max_tag_name = 15;
 
@@ -54,9 +42,18 @@ class TextSink {
         while (p < end) {
             const unsigned char c = *p;
             if (is_printable_ascii(c)) { // the bulk of any text: appended a run at a time
+                // A single space between printable bytes folds to itself, so a run goes on across it: runs
+                // are sentences, not words.
                 const auto* run_end = p + 1;
-                while (run_end != end && is_printable_ascii(*run_end))
-                    ++run_end;
+                while (run_end != end) {
+                    if (is_printable_ascii(*run_end)) {
+                        ++run_end;
+                    } else if (*run_end == ' ' && end - run_end >= 2 && is_printable_ascii(run_end[1])) {
+                        run_end += 2;
+                    } else {
+                        break;
+                    }
+                }
                 put_run(reinterpret_cast<const char*>(p), static_cast<std::size_t>(run_end - p));
                 p = run_end;
                 continue;
@@ -150,26 +147,30 @@ std::string clean_href(std::string_view href) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Tag names, lower-cased into a fixed buffer, with what the scanner, the depth estimate and the stripper need
-// to know of them looked up once per tag.
+// Tag names, lower-cased into a fixed buffer, with what the scanner and the walker need to know of them looked
+// up once per tag.
 
 enum TagFlag : std::uint16_t {
     k_void = 1 << 0,
     k_implied_end = 1 << 1,       // a new one closes the previous one instead of nesting in it
-    k_raw_text = 1 << 2,          // contents are not markup (raw text or RCDATA), as gumbo reads them
+    k_raw_text = 1 << 2,          // contents are not markup (raw text or RCDATA)
     k_special = 1 << 3,           // the HTML "special" category: an end tag of any other element stops here
     k_scope_boundary = 1 << 4,    // the HTML scopes, widened with the list and button ones to err high
     k_formatting_marker = 1 << 5, // starts a new list of formatting elements; closing it drops those inside
     k_block = 1 << 6,             // starts and ends a line of text
     k_foreign_root = 1 << 7,      // svg, math
     k_document = 1 << 8,   // html, head, body: merged into the existing ones, never popped by an end tag
-    k_table_part = 1 << 9, // its end tag closes open cells on the way
-    k_cell_like = 1 << 10, // closed by the end tag of a table part
+    k_table_part = 1 << 9,       // its end tag closes open cells on the way
+    k_cell_like = 1 << 10,       // closed by the end tag of a table part
+    k_closes_p = 1 << 11,        // its start tag closes an open <p>
+    k_head_content = 1 << 12,    // may stand in <head>; any other start tag ends the head
+    k_invisible = 1 << 13,       // contents never shown (template, noscript)
+    k_foreign_breakout = 1 << 14 // an HTML element that closes open SVG or MathML
 };
 
 struct TagTraits {
     std::uint16_t flags = 0;
-    std::int8_t formatting = -1; // index among the formatting elements gumbo re-opens after blocks
+    std::int8_t formatting = -1; // index among the formatting elements (a, b, font...)
 };
 
 constexpr std::array<std::string_view, 14> k_formatting_names = {
@@ -215,6 +216,21 @@ const std::unordered_map<std::string_view, TagTraits>& tag_traits() {
         mark(k_document, {"html", "head", "body"});
         mark(k_table_part, {"table", "tbody", "thead", "tfoot", "tr"});
         mark(k_cell_like, {"td", "th", "tr", "tbody", "thead", "tfoot", "caption"});
+        mark(k_closes_p, {"address", "article", "aside", "blockquote", "center", "details", "dialog", "dir",
+                          "div", "dl", "fieldset", "figcaption", "figure", "footer", "header", "hgroup", "main",
+                          "menu", "nav", "ol", "p", "search", "section", "summary", "ul", "h1", "h2", "h3",
+                          "h4", "h5", "h6", "pre", "listing", "form", "li", "dd", "dt", "plaintext", "hr",
+                          "xmp"});
+        mark(k_head_content, {"base", "basefont", "bgsound", "link", "meta", "title", "noscript", "noframes",
+                              "style", "script", "template"});
+        // Never shown: code, metadata, or fallback for features mail clients have. (script, style, title,
+        // iframe, noembed and noframes are raw text, dropped by the walker.)
+        mark(k_invisible, {"template", "noscript"});
+        mark(k_foreign_breakout,
+             {"b",   "big", "blockquote", "body", "br", "center", "code", "dd",   "div",     "dl",     "dt",
+              "em",  "embed", "h1",       "h2",   "h3", "h4",     "h5",   "h6",   "head",    "hr",     "i",
+              "img", "li",  "listing",    "menu", "meta", "nobr", "ol",   "p",    "pre",     "ruby",   "s",
+              "small", "span", "strong",  "strike", "sub", "sup",  "table", "tt",  "u",       "ul",     "var"});
         for (std::size_t i = 0; i < k_formatting_names.size(); ++i) {
             t[k_formatting_names[i]].formatting = static_cast<std::int8_t>(i);
         }
@@ -234,18 +250,62 @@ struct TagName {
     bool operator==(const TagName& other) const { return view() == other.view(); }
 };
 
+// tag_traits() as an open-addressed table on a cheap hash: looked up for every tag, where std::hash and the
+// buckets of an unordered_map cost more than the rest of the tag.
+class TagTable {
+  public:
+    TagTable() {
+        for (const auto& [name, traits] : tag_traits()) {
+            std::size_t i = hash(name) & k_mask;
+            while (m_slots[i].size != 0)
+                i = (i + 1) & k_mask;
+            std::copy(name.begin(), name.end(), m_slots[i].bytes.begin());
+            m_slots[i].size = name.size();
+            m_slots[i].traits = traits;
+        }
+    }
+
+    TagTraits find(std::string_view name) const {
+        for (std::size_t i = hash(name) & k_mask; m_slots[i].size != 0; i = (i + 1) & k_mask) {
+            const Slot& slot = m_slots[i];
+            if (slot.size == name.size() && std::memcmp(slot.bytes.data(), name.data(), name.size()) == 0)
+                return slot.traits;
+        }
+        return {};
+    }
+
+  private:
+    static constexpr std::size_t k_slots = 512; // a power of two, over twice the names known
+    static constexpr std::size_t k_mask = k_slots - 1;
+
+    struct Slot {
+        std::array<char, k_max_tag_name> bytes{};
+        std::size_t size = 0;
+        TagTraits traits;
+    };
+
+    static std::size_t hash(std::string_view name) {
+        std::size_t h = name.size();
+        for (const char c : name)
+            h = h * 31 + static_cast<unsigned char>(c);
+        return h ^ (h >> 7);
+    }
+
+    std::array<Slot, k_slots> m_slots{};
+};
+
 TagName make_tag_name(std::string_view raw) {
+    static const TagTable s_table;
     TagName name;
     name.size = std::min(raw.size(), k_max_tag_name);
     for (std::size_t i = 0; i < name.size; ++i)
         name.bytes[i] = ascii_lower(raw[i]);
-    const auto& table = tag_traits();
-    if (const auto it = table.find(name.view()); it != table.end()) name.traits = it->second;
+    name.traits = s_table.find(name.view());
     return name;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// HtmlScanner: a linear, forgiving tokenizer — just enough HTML for the depth estimate and the stripper.
+// HtmlScanner: a linear, forgiving tokenizer.
 
 struct HtmlToken {
     enum class Kind { Text, StartTag, EndTag, RawText, Skip, End };
@@ -396,8 +456,9 @@ class HtmlScanner {
     bool m_foreign = false;
 };
 
-// The value of attribute `name` in a start tag's attribute bytes (raw, entities not decoded), or nullopt.
-std::optional<std::string_view> find_attribute(std::string_view attrs, std::string_view name) {
+// Each attribute of a start tag's attribute bytes, in order: f(name, value) with the value raw (entities not
+// decoded) and empty when the attribute has none.
+template <typename F> void for_each_attribute(std::string_view attrs, F&& f) {
     std::size_t pos = 0;
     const std::size_t n = attrs.size();
     while (pos < n) {
@@ -426,230 +487,78 @@ std::optional<std::string_view> find_attribute(std::string_view attrs, std::stri
                 value = attrs.substr(begin, pos - begin);
             }
         }
-        if (attr.size() == name.size() && make_tag_name(attr).view() == name) return value;
+        if (!attr.empty()) f(attr, value);
         if (pos == name_begin) ++pos;
     }
-    return std::nullopt;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// How much of the input gumbo may take: up to the first tag at which the estimated tree depth passes
-// k_max_html_depth, the estimated node count k_max_html_nodes, or the input k_max_html_dom_bytes.
-// DepthEstimate replays the tree builder's rules for the stack of open elements only as far as they pop
-// elements, and re-opens unclosed formatting elements as gumbo does; wherever it is unsure it keeps elements
-// open, so the estimate errs high (a deep but harmless page is stripped) and never low (gumbo never gets a
-// deep tree).
-
-class DepthEstimate {
-  public:
-    DepthEstimate() { m_open.reserve(64); }
-
-    std::size_t depth() const { return m_open.size(); }
-    std::size_t nodes() const { return m_nodes; }
-    bool foreign() const { return m_foreign > 0; }
-
-    void start(const TagName& name) {
-        if (m_foreign > 0) {
-            push(name);
-            return;
-        }
-        if (name.is(k_document)) return; // merged into the existing ones
-        if (name.is(k_void)) {
-            ++m_nodes;
-            reopen_formatting();
-            return;
-        }
-        close_implied(name);
-        reopen_formatting();
-        if (const int f = name.formatting(); f >= 0) ++m_active[static_cast<std::size_t>(f)];
-        if (name.is(k_formatting_marker)) m_markers.push_back(m_active);
-        push(name);
+// `name` is lower-case.
+bool is_name(std::string_view attr, std::string_view name) {
+    if (attr.size() != name.size()) return false;
+    for (std::size_t i = 0; i < attr.size(); ++i) {
+        if (ascii_lower(attr[i]) != name[i]) return false;
     }
+    return true;
+}
 
-    void text() {
-        ++m_nodes;
-        if (m_foreign == 0) reopen_formatting();
-    }
-
-    void raw_text() { ++m_nodes; }
-
-    void end(const TagName& name) {
-        if (m_foreign == 0 && name.is(k_document)) return; // never pops in a body
-        const int f = m_foreign == 0 ? name.formatting() : -1;
-        const bool table_part = name.is(k_table_part);
-        bool crossed_boundary = false;
-        bool crossed_special = false;
-        for (std::size_t i = m_open.size(); i > 0; --i) {
-            const TagName& node = m_open[i - 1];
-            if (node == name) {
-                if (crossed_boundary) return;          // not in scope: the end tag is ignored
-                if (f >= 0 && crossed_special) return; // the adoption agency re-parents; the depth stays
-                if (name.view() == "form") {
-                    erase(i - 1); // </form> takes the form out of the stack and leaves its children open
-                } else {
-                    pop_to(i - 1);
-                }
-                if (f >= 0) forget_formatting(static_cast<std::size_t>(f));
-                return;
-            }
-            if (m_foreign > 0) continue;
-            const bool cell = node.is(k_cell_like);
-            crossed_boundary = crossed_boundary || (node.is(k_scope_boundary) && !(table_part && cell));
-            crossed_special = crossed_special || node.is(k_special);
-            // "Any other end tag" stops at the first special element.
-            if (f < 0 && !name.is(k_special) && node.is(k_special)) return;
-        }
-        // Not open: a formatting element closed earlier by a block leaves the re-open list.
-        if (f >= 0) forget_formatting(static_cast<std::size_t>(f));
-    }
-
-  private:
-    using Counts = std::array<std::size_t, 14>;
-
-    void push(const TagName& name) {
-        if (m_foreign == 0) {
-            if (const int f = name.formatting(); f >= 0) ++m_on_stack[static_cast<std::size_t>(f)];
-        }
-        if (name.is(k_foreign_root)) ++m_foreign;
-        m_open.push_back(name);
-        ++m_nodes;
-    }
-
-    void erase(std::size_t index) {
-        if (const int f = m_open[index].formatting(); f >= 0 && m_on_stack[static_cast<std::size_t>(f)] > 0) {
-            --m_on_stack[static_cast<std::size_t>(f)];
-        }
-        m_open.erase(m_open.begin() + static_cast<std::ptrdiff_t>(index));
-    }
-
-    void pop_to(std::size_t size) {
-        while (m_open.size() > size) {
-            const TagName& node = m_open.back();
-            if (node.is(k_foreign_root) && m_foreign > 0) --m_foreign;
-            if (m_foreign == 0) {
-                if (const int f = node.formatting(); f >= 0 && m_on_stack[static_cast<std::size_t>(f)] > 0) {
-                    --m_on_stack[static_cast<std::size_t>(f)];
-                }
-                if (node.is(k_formatting_marker) && !m_markers.empty()) {
-                    m_active = m_markers.back(); // closing a cell drops the formatting opened inside it
-                    m_markers.pop_back();
-                }
-            }
-            m_open.pop_back();
-        }
-    }
-
-    // gumbo re-opens every formatting element still active but no longer open before text and most tags.
-    void reopen_formatting() {
-        for (std::size_t f = 0; f < m_active.size(); ++f) {
-            while (m_on_stack[f] < m_active[f]) {
-                ++m_on_stack[f];
-                m_open.push_back(m_formatting_names[f]);
-                ++m_nodes;
-            }
-        }
-    }
-
-    // A start tag of an element whose end tag may be left out closes the open one directly above it; a new
-    // row or cell closes the open cell and all it still holds, back to its row or table section.
-    void close_implied(const TagName& name) {
-        if (m_open.empty() || !name.is(k_implied_end)) return;
-        const std::string_view n = name.view();
-        const bool cell = n == "td" || n == "th";
-        const bool row = n == "tr";
-        const bool section = n == "tbody" || n == "thead" || n == "tfoot";
-        if (!cell && !row && !section) {
-            if (m_open.back() == name) pop_to(m_open.size() - 1);
-            return;
-        }
-        for (std::size_t i = m_open.size(); i > 0; --i) {
-            const std::string_view node = m_open[i - 1].view();
-            if (node == "td" || node == "th") {
-                pop_to(i - 1); // the open cell goes; a section or row start tag then pops its row below
-                if (!cell) close_implied(name);
-                return;
-            }
-            if (node == "tr") {
-                if (!cell) pop_to(i - 1);
-                if (section) close_implied(name);
-                return;
-            }
-            if (node == "tbody" || node == "thead" || node == "tfoot") {
-                if (section) pop_to(i - 1);
-                return;
-            }
-            if (node == "table" || node == "template" || node == "html" || m_open[i - 1].is(k_foreign_root))
-                return;
-        }
-    }
-
-    void forget_formatting(std::size_t f) {
-        if (m_active[f] > 0) --m_active[f];
-    }
-
-    static std::array<TagName, 14> formatting_names() {
-        std::array<TagName, 14> names;
-        for (std::size_t i = 0; i < names.size(); ++i)
-            names[i] = make_tag_name(k_formatting_names[i]);
-        return names;
-    }
-
-    std::vector<TagName> m_open;
-    std::vector<Counts> m_markers; // m_active when each open cell-like element was opened
-    Counts m_active{};             // formatting elements not yet closed by their end tag, per name
-    Counts m_on_stack{};           // of those, how many are in m_open
-    std::size_t m_foreign = 0;     // open svg/math elements
-    std::size_t m_nodes = 0;
-    const std::array<TagName, 14> m_formatting_names = formatting_names();
+// What the walk needs of a start tag's attributes; as in HTML, the first of a repeated attribute counts.
+struct ElementAttributes {
+    bool hidden = false;
+    std::optional<std::string_view> href;
 };
 
-std::size_t dom_prefix_length(std::string_view html) {
-    DepthEstimate estimate;
-    HtmlScanner scanner(html);
-    std::size_t last_start_tag = 0;
-    for (HtmlToken t = scanner.next(); t.kind != HtmlToken::Kind::End; t = scanner.next()) {
-        const std::size_t end = t.kind == HtmlToken::Kind::Text || t.kind == HtmlToken::Kind::RawText
-                                    ? t.begin + t.text.size()
-                                    : t.begin;
-        if (end > k_max_html_dom_bytes) {
-            // Cut a long text where it passes the limit (after a space, so no word is split); never cut
-            // inside a raw text element: the stripper would show a script as text, so cut before its start
-            // tag.
-            if (t.kind == HtmlToken::Kind::RawText) return last_start_tag;
-            if (t.kind != HtmlToken::Kind::Text || t.begin >= k_max_html_dom_bytes) return t.begin;
-            const auto space = html.find(' ', k_max_html_dom_bytes);
-            return space == std::string_view::npos || space >= end ? t.begin : space;
+// The `hidden` attribute, or an inline style with display:none or visibility:hidden. Stylesheets are not
+// evaluated: class-based hiding stays visible, which errs towards the rules seeing more.
+ElementAttributes read_attributes(std::string_view attrs, bool want_href) {
+    ElementAttributes out;
+    bool seen_style = false;
+    for_each_attribute(attrs, [&](std::string_view name, std::string_view value) {
+        switch (ascii_lower(name.front())) {
+        case 'h':
+            if (is_name(name, "hidden")) {
+                out.hidden = true;
+            } else if (want_href && !out.href && is_name(name, "href")) {
+                out.href = value;
+            }
+            break;
+        case 's':
+            if (seen_style || !is_name(name, "style")) break;
+            seen_style = true;
+            if (value.size() < std::string_view("display:none").size()) break;
+            {
+                // Lower-cased without blanks, into a bounded buffer: a style longer than this is searched in
+                // pieces that overlap by a declaration's length.
+                std::array<char, 256> folded;
+                std::size_t used = 0;
+                const auto search = [&] {
+                    const std::string_view s(folded.data(), used);
+                    return s.find("display:none") != std::string_view::npos ||
+                           s.find("visibility:hidden") != std::string_view::npos;
+                };
+                for (const char c : value) {
+                    if (is_html_space(c)) continue;
+                    if (used == folded.size()) {
+                        if (search()) break;
+                        constexpr std::size_t k_keep = 24;
+                        std::memmove(folded.data(), folded.data() + used - k_keep, k_keep);
+                        used = k_keep;
+                    }
+                    folded[used++] = ascii_lower(c);
+                }
+                if (search()) out.hidden = true;
+            }
+            break;
+        default:
+            break;
         }
-        switch (t.kind) {
-        case HtmlToken::Kind::StartTag:
-            last_start_tag = t.begin;
-            estimate.start(t.name);
-            break;
-        case HtmlToken::Kind::EndTag:
-            estimate.end(t.name);
-            break;
-        case HtmlToken::Kind::Text:
-            estimate.text();
-            break;
-        case HtmlToken::Kind::RawText: // never cut inside, as above
-            estimate.raw_text();
-            break;
-        case HtmlToken::Kind::Skip:
-        case HtmlToken::Kind::End:
-            break;
-        }
-        if (t.kind != HtmlToken::Kind::RawText &&
-            (estimate.depth() > k_max_html_depth || estimate.nodes() > k_max_html_nodes)) {
-            return t.begin;
-        }
-        scanner.set_foreign(estimate.foreign());
-    }
-    return html.size();
+    });
+    return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// strip_tags: the linear fallback. Text outside tags with the common entities decoded, script/style/title
-// dropped, links from <a href>. Hidden elements are not recognised here, so it errs towards showing more.
+// Character references: numeric ones, and the named ones of HTML 4 (all that mail generators write). Without
+// the ';' only the Latin-1 ones count, as in HTML, and inside an attribute not even those when a letter, digit
+// or '=' follows ("?a=1&copy=2" is a query string, not a copyright sign).
 
 void append_code_point(std::string& out, unsigned long cp) {
     if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
@@ -670,23 +579,129 @@ void append_code_point(std::string& out, unsigned long cp) {
     }
 }
 
-void decode_entities(std::string_view in, std::string& out) {
-    struct Named {
-        std::string_view name;
-        unsigned long cp;
-    };
-    static constexpr std::array<Named, 12> k_named = {{{"amp", '&'},
-                                                       {"lt", '<'},
-                                                       {"gt", '>'},
-                                                       {"quot", '"'},
-                                                       {"apos", '\''},
-                                                       {"nbsp", 0xA0},
-                                                       {"shy", 0xAD},
-                                                       {"copy", 0xA9},
-                                                       {"reg", 0xAE},
-                                                       {"euro", 0x20AC},
-                                                       {"zwnj", 0x200C},
-                                                       {"zwj", 0x200D}}};
+struct NamedReference {
+    std::string_view name;
+    unsigned long cp;
+};
+
+// Sorted by name, byte order, for binary search.
+constexpr NamedReference k_named_references[] = {
+    {"AElig", 0xC6}, {"Aacute", 0xC1}, {"Acirc", 0xC2}, {"Agrave", 0xC0}, {"Alpha", 0x391},
+    {"Aring", 0xC5}, {"Atilde", 0xC3}, {"Auml", 0xC4}, {"Beta", 0x392}, {"Ccedil", 0xC7},
+    {"Chi", 0x3A7}, {"Dagger", 0x2021}, {"Delta", 0x394}, {"ETH", 0xD0}, {"Eacute", 0xC9},
+    {"Ecirc", 0xCA}, {"Egrave", 0xC8}, {"Epsilon", 0x395}, {"Eta", 0x397}, {"Euml", 0xCB},
+    {"Gamma", 0x393}, {"Iacute", 0xCD}, {"Icirc", 0xCE}, {"Igrave", 0xCC}, {"Iota", 0x399},
+    {"Iuml", 0xCF}, {"Kappa", 0x39A}, {"Lambda", 0x39B}, {"Mu", 0x39C}, {"Ntilde", 0xD1},
+    {"Nu", 0x39D}, {"OElig", 0x152}, {"Oacute", 0xD3}, {"Ocirc", 0xD4}, {"Ograve", 0xD2},
+    {"Omega", 0x3A9}, {"Omicron", 0x39F}, {"Oslash", 0xD8}, {"Otilde", 0xD5}, {"Ouml", 0xD6},
+    {"Phi", 0x3A6}, {"Pi", 0x3A0}, {"Prime", 0x2033}, {"Psi", 0x3A8}, {"Rho", 0x3A1},
+    {"Scaron", 0x160}, {"Sigma", 0x3A3}, {"THORN", 0xDE}, {"Tau", 0x3A4}, {"Theta", 0x398},
+    {"Uacute", 0xDA}, {"Ucirc", 0xDB}, {"Ugrave", 0xD9}, {"Upsilon", 0x3A5}, {"Uuml", 0xDC},
+    {"Xi", 0x39E}, {"Yacute", 0xDD}, {"Yuml", 0x178}, {"Zeta", 0x396}, {"aacute", 0xE1},
+    {"acirc", 0xE2}, {"acute", 0xB4}, {"aelig", 0xE6}, {"agrave", 0xE0}, {"alefsym", 0x2135},
+    {"alpha", 0x3B1}, {"amp", 0x26}, {"and", 0x2227}, {"ang", 0x2220}, {"apos", 0x27},
+    {"aring", 0xE5}, {"asymp", 0x2248}, {"atilde", 0xE3}, {"auml", 0xE4}, {"bdquo", 0x201E},
+    {"beta", 0x3B2}, {"brvbar", 0xA6}, {"bull", 0x2022}, {"cap", 0x2229}, {"ccedil", 0xE7},
+    {"cedil", 0xB8}, {"cent", 0xA2}, {"chi", 0x3C7}, {"circ", 0x2C6}, {"clubs", 0x2663},
+    {"cong", 0x2245}, {"copy", 0xA9}, {"crarr", 0x21B5}, {"cup", 0x222A}, {"curren", 0xA4},
+    {"dArr", 0x21D3}, {"dagger", 0x2020}, {"darr", 0x2193}, {"deg", 0xB0}, {"delta", 0x3B4},
+    {"diams", 0x2666}, {"divide", 0xF7}, {"eacute", 0xE9}, {"ecirc", 0xEA}, {"egrave", 0xE8},
+    {"empty", 0x2205}, {"emsp", 0x2003}, {"ensp", 0x2002}, {"epsilon", 0x3B5}, {"equiv", 0x2261},
+    {"eta", 0x3B7}, {"eth", 0xF0}, {"euml", 0xEB}, {"euro", 0x20AC}, {"exist", 0x2203},
+    {"fnof", 0x192}, {"forall", 0x2200}, {"frac12", 0xBD}, {"frac14", 0xBC}, {"frac34", 0xBE},
+    {"frasl", 0x2044}, {"gamma", 0x3B3}, {"ge", 0x2265}, {"gt", 0x3E}, {"hArr", 0x21D4},
+    {"harr", 0x2194}, {"hearts", 0x2665}, {"hellip", 0x2026}, {"iacute", 0xED}, {"icirc", 0xEE},
+    {"iexcl", 0xA1}, {"igrave", 0xEC}, {"image", 0x2111}, {"infin", 0x221E}, {"int", 0x222B},
+    {"iota", 0x3B9}, {"iquest", 0xBF}, {"isin", 0x2208}, {"iuml", 0xEF}, {"kappa", 0x3BA},
+    {"lArr", 0x21D0}, {"lambda", 0x3BB}, {"lang", 0x2329}, {"laquo", 0xAB}, {"larr", 0x2190},
+    {"lceil", 0x2308}, {"ldquo", 0x201C}, {"le", 0x2264}, {"lfloor", 0x230A}, {"lowast", 0x2217},
+    {"loz", 0x25CA}, {"lrm", 0x200E}, {"lsaquo", 0x2039}, {"lsquo", 0x2018}, {"lt", 0x3C},
+    {"macr", 0xAF}, {"mdash", 0x2014}, {"micro", 0xB5}, {"middot", 0xB7}, {"minus", 0x2212},
+    {"mu", 0x3BC}, {"nabla", 0x2207}, {"nbsp", 0xA0}, {"ndash", 0x2013}, {"ne", 0x2260},
+    {"ni", 0x220B}, {"not", 0xAC}, {"notin", 0x2209}, {"nsub", 0x2284}, {"ntilde", 0xF1},
+    {"nu", 0x3BD}, {"oacute", 0xF3}, {"ocirc", 0xF4}, {"oelig", 0x153}, {"ograve", 0xF2},
+    {"oline", 0x203E}, {"omega", 0x3C9}, {"omicron", 0x3BF}, {"oplus", 0x2295}, {"or", 0x2228},
+    {"ordf", 0xAA}, {"ordm", 0xBA}, {"oslash", 0xF8}, {"otilde", 0xF5}, {"otimes", 0x2297},
+    {"ouml", 0xF6}, {"para", 0xB6}, {"part", 0x2202}, {"permil", 0x2030}, {"perp", 0x22A5},
+    {"phi", 0x3C6}, {"pi", 0x3C0}, {"piv", 0x3D6}, {"plusmn", 0xB1}, {"pound", 0xA3},
+    {"prime", 0x2032}, {"prod", 0x220F}, {"prop", 0x221D}, {"psi", 0x3C8}, {"quot", 0x22},
+    {"rArr", 0x21D2}, {"radic", 0x221A}, {"rang", 0x232A}, {"raquo", 0xBB}, {"rarr", 0x2192},
+    {"rceil", 0x2309}, {"rdquo", 0x201D}, {"real", 0x211C}, {"reg", 0xAE}, {"rfloor", 0x230B},
+    {"rho", 0x3C1}, {"rlm", 0x200F}, {"rsaquo", 0x203A}, {"rsquo", 0x2019}, {"sbquo", 0x201A},
+    {"scaron", 0x161}, {"sdot", 0x22C5}, {"sect", 0xA7}, {"shy", 0xAD}, {"sigma", 0x3C3},
+    {"sigmaf", 0x3C2}, {"sim", 0x223C}, {"spades", 0x2660}, {"sub", 0x2282}, {"sube", 0x2286},
+    {"sum", 0x2211}, {"sup", 0x2283}, {"sup1", 0xB9}, {"sup2", 0xB2}, {"sup3", 0xB3},
+    {"supe", 0x2287}, {"szlig", 0xDF}, {"tau", 0x3C4}, {"there4", 0x2234}, {"theta", 0x3B8},
+    {"thetasym", 0x3D1}, {"thinsp", 0x2009}, {"thorn", 0xFE}, {"tilde", 0x2DC}, {"times", 0xD7},
+    {"trade", 0x2122}, {"uArr", 0x21D1}, {"uacute", 0xFA}, {"uarr", 0x2191}, {"ucirc", 0xFB},
+    {"ugrave", 0xF9}, {"uml", 0xA8}, {"upsih", 0x3D2}, {"upsilon", 0x3C5}, {"uuml", 0xFC},
+    {"weierp", 0x2118}, {"xi", 0x3BE}, {"yacute", 0xFD}, {"yen", 0xA5}, {"yuml", 0xFF},
+    {"zeta", 0x3B6}, {"zwj", 0x200D}, {"zwnj", 0x200C},
+};
+
+constexpr std::size_t k_max_reference_name = 8; // "thetasym"
+constexpr unsigned long k_legacy_limit = 0x100; // references below this may omit the ';'
+
+const NamedReference* find_reference(std::string_view name) {
+    const auto* begin = std::begin(k_named_references);
+    const auto* end = std::end(k_named_references);
+    const auto* it = std::lower_bound(begin, end, name, [](const NamedReference& r, std::string_view n) {
+        return r.name < n;
+    });
+    return it != end && it->name == name ? it : nullptr;
+}
+
+constexpr bool is_alnum(char c) {
+    return is_alpha(c) || (c >= '0' && c <= '9');
+}
+
+// At in[i], just after '&': appends the character and returns where the reference ends, or returns i when
+// there is none (the '&' is literal).
+std::size_t decode_reference(std::string_view in, std::size_t i, bool in_attribute, std::string& out) {
+    if (i < in.size() && in[i] == '#') {
+        const bool hex = i + 1 < in.size() && (in[i + 1] == 'x' || in[i + 1] == 'X');
+        std::size_t j = i + (hex ? 2 : 1);
+        unsigned long cp = 0;
+        const std::size_t digits_begin = j;
+        for (; j < in.size() && j - digits_begin < 8; ++j) {
+            const char c = in[j];
+            int d = -1;
+            if (c >= '0' && c <= '9')
+                d = c - '0';
+            else if (hex && c >= 'a' && c <= 'f')
+                d = c - 'a' + 10;
+            else if (hex && c >= 'A' && c <= 'F')
+                d = c - 'A' + 10;
+            if (d < 0) break;
+            cp = cp * (hex ? 16 : 10) + static_cast<unsigned long>(d);
+        }
+        if (j == digits_begin) return i;
+        append_code_point(out, cp);
+        return (j < in.size() && in[j] == ';') ? j + 1 : j;
+    }
+    std::size_t j = i;
+    while (j < in.size() && j - i < k_max_reference_name && is_alnum(in[j]))
+        ++j;
+    if (j == i) return i;
+    if (j < in.size() && in[j] == ';') {
+        if (const NamedReference* r = find_reference(in.substr(i, j - i))) {
+            append_code_point(out, r->cp);
+            return j + 1;
+        }
+    }
+    // No ';': the longest Latin-1 name that starts the run.
+    for (std::size_t len = j - i; len >= 2; --len) {
+        const NamedReference* r = find_reference(in.substr(i, len));
+        if (r == nullptr || r->cp >= k_legacy_limit) continue;
+        const std::size_t after = i + len;
+        if (in_attribute && after < in.size() && (is_alnum(in[after]) || in[after] == '=')) return i;
+        append_code_point(out, r->cp);
+        return after;
+    }
+    return i;
+}
+
+void decode_entities(std::string_view in, std::string& out, bool in_attribute) {
     out.clear();
     std::size_t i = 0;
     while (i < in.size()) {
@@ -696,217 +711,315 @@ void decode_entities(std::string_view in, std::string& out) {
             break;
         }
         out.append(in.substr(i, amp - i));
-        i = amp + 1;
-        if (i < in.size() && in[i] == '#') {
-            const bool hex = i + 1 < in.size() && (in[i + 1] == 'x' || in[i + 1] == 'X');
-            std::size_t j = i + (hex ? 2 : 1);
-            unsigned long cp = 0;
-            const std::size_t digits_begin = j;
-            for (; j < in.size() && j - digits_begin < 8; ++j) {
-                const char c = in[j];
-                int d = -1;
-                if (c >= '0' && c <= '9')
-                    d = c - '0';
-                else if (hex && c >= 'a' && c <= 'f')
-                    d = c - 'a' + 10;
-                else if (hex && c >= 'A' && c <= 'F')
-                    d = c - 'A' + 10;
-                if (d < 0) break;
-                cp = cp * (hex ? 16 : 10) + static_cast<unsigned long>(d);
-            }
-            if (j > digits_begin) {
-                append_code_point(out, cp);
-                i = (j < in.size() && in[j] == ';') ? j + 1 : j;
-                continue;
-            }
-        } else {
-            bool matched = false;
-            for (const Named& e : k_named) {
-                if (in.compare(i, e.name.size(), e.name) == 0) {
-                    append_code_point(out, e.cp);
-                    i += e.name.size();
-                    if (i < in.size() && in[i] == ';') ++i;
-                    matched = true;
-                    break;
-                }
-            }
-            if (matched) continue;
-        }
-        out.push_back('&');
+        const std::size_t end = decode_reference(in, amp + 1, in_attribute, out);
+        if (end == amp + 1) out.push_back('&');
+        i = end;
     }
-}
-
-void strip_tags(std::string_view html, TextSink& sink, std::vector<Link>& links) {
-    constexpr std::size_t k_no_link = static_cast<std::size_t>(-1);
-    static const TagName k_a = make_tag_name("a");
-    std::string scratch;
-    std::size_t open_link = k_no_link; // index in `links` of the <a> whose text is being collected
-    std::size_t link_mark = 0;
-    const auto close_link = [&] {
-        if (open_link != k_no_link) links[open_link].text = sink.line_since(link_mark);
-        open_link = k_no_link;
-    };
-    HtmlScanner scanner(html);
-    for (HtmlToken t = scanner.next(); t.kind != HtmlToken::Kind::End; t = scanner.next()) {
-        switch (t.kind) {
-        case HtmlToken::Kind::Text:
-            decode_entities(t.text, scratch);
-            sink.text(scratch);
-            break;
-        case HtmlToken::Kind::RawText:
-            if (t.name.view() == "textarea") {
-                decode_entities(t.text, scratch);
-                sink.text(scratch);
-            }
-            break;
-        case HtmlToken::Kind::StartTag:
-            if (t.name == k_a) {
-                close_link();
-                if (const auto href = find_attribute(t.attrs, "href")) {
-                    decode_entities(*href, scratch);
-                    links.push_back({clean_href(scratch), {}});
-                    open_link = links.size() - 1;
-                    link_mark = sink.mark();
-                }
-            } else if (t.name.is(k_block)) {
-                sink.newline();
-            } else if (t.name.view() == "td" || t.name.view() == "th") {
-                sink.space();
-            }
-            break;
-        case HtmlToken::Kind::EndTag:
-            if (t.name == k_a) {
-                close_link();
-            } else if (t.name.is(k_block)) {
-                sink.newline();
-            }
-            break;
-        case HtmlToken::Kind::Skip:
-        case HtmlToken::Kind::End:
-            break;
-        }
-    }
-    close_link();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The DOM walk.
+// HtmlWalker: the scanner's tokens through a bounded stack of open elements, with as much of HTML's tree
+// building as decides what is shown: which end tag closes which element, the elements whose end tag may be
+// left out (p, li, table cells), head ending where the body starts. Formatting elements are not re-opened
+// after a block closes them (HTML's "reconstruct the active formatting elements"): text after such a block
+// shows even when the re-opened element would have hidden it, which errs towards the rules seeing more.
 
-struct GumboOutputDeleter {
-    void operator()(GumboOutput* output) const { gumbo_destroy_output(&kGumboDefaultOptions, output); }
-};
-using GumboOutputPtr = std::unique_ptr<GumboOutput, GumboOutputDeleter>;
+// Real mail nests tables a few dozen deep. Past this many open elements, new ones are not tracked (their own
+// hiding is not seen, their end tags may close an ancestor of the same name) and `simplified` is set: the
+// stack, and so the time of each end tag, stays bounded, and the rules learn that hiding was not followed.
+constexpr std::size_t k_max_open_elements = 256;
+constexpr std::size_t k_no_link = static_cast<std::size_t>(-1);
 
-constexpr std::array<bool, GUMBO_TAG_LAST + 1> make_tag_table(std::initializer_list<GumboTag> tags) {
-    std::array<bool, GUMBO_TAG_LAST + 1> table{};
-    for (GumboTag t : tags)
-        table[t] = true;
-    return table;
-}
-
-// Never shown: their text is code, metadata or fallback for features mail clients have.
-constexpr auto k_invisible_tags =
-    make_tag_table({GUMBO_TAG_SCRIPT, GUMBO_TAG_STYLE, GUMBO_TAG_HEAD, GUMBO_TAG_TEMPLATE, GUMBO_TAG_NOSCRIPT,
-                    GUMBO_TAG_TITLE, GUMBO_TAG_IFRAME, GUMBO_TAG_NOEMBED, GUMBO_TAG_NOFRAMES});
-
-constexpr auto k_block_tags = make_tag_table(
-    {GUMBO_TAG_ADDRESS, GUMBO_TAG_ARTICLE, GUMBO_TAG_ASIDE,   GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_BR,
-     GUMBO_TAG_CAPTION, GUMBO_TAG_CENTER,  GUMBO_TAG_DD,      GUMBO_TAG_DETAILS,    GUMBO_TAG_DIR,
-     GUMBO_TAG_DIV,     GUMBO_TAG_DL,      GUMBO_TAG_DT,      GUMBO_TAG_FIELDSET,   GUMBO_TAG_FIGCAPTION,
-     GUMBO_TAG_FIGURE,  GUMBO_TAG_FOOTER,  GUMBO_TAG_FORM,    GUMBO_TAG_H1,         GUMBO_TAG_H2,
-     GUMBO_TAG_H3,      GUMBO_TAG_H4,      GUMBO_TAG_H5,      GUMBO_TAG_H6,         GUMBO_TAG_HEADER,
-     GUMBO_TAG_HGROUP,  GUMBO_TAG_HR,      GUMBO_TAG_LEGEND,  GUMBO_TAG_LI,         GUMBO_TAG_LISTING,
-     GUMBO_TAG_MAIN,    GUMBO_TAG_MENU,    GUMBO_TAG_NAV,     GUMBO_TAG_OL,         GUMBO_TAG_P,
-     GUMBO_TAG_PRE,     GUMBO_TAG_SECTION, GUMBO_TAG_SUMMARY, GUMBO_TAG_TABLE,      GUMBO_TAG_TBODY,
-     GUMBO_TAG_TFOOT,   GUMBO_TAG_THEAD,   GUMBO_TAG_TR,      GUMBO_TAG_UL,         GUMBO_TAG_PLAINTEXT,
-     GUMBO_TAG_OPTION});
-
-class DomWalker {
+class HtmlWalker {
   public:
-    DomWalker(TextSink& sink, std::vector<Link>& links) : m_sink(sink), m_links(links) {}
-
-    void walk(const GumboNode* root) {
-        // An explicit stack: the tree is as deep as the input makes it, the thread stack is not.
-        struct Frame {
-            const GumboNode* node;
-            unsigned next_child;
-            bool hidden;
-            std::optional<std::size_t> link; // index into m_links of the <a> this element opened
-            std::size_t link_mark;
-        };
-        std::vector<Frame> stack;
-        stack.push_back({root, 0, false, std::nullopt, 0});
-        while (!stack.empty()) {
-            Frame& frame = stack.back();
-            const GumboVector& children = frame.node->type == GUMBO_NODE_DOCUMENT
-                                              ? frame.node->v.document.children
-                                              : frame.node->v.element.children;
-            if (frame.next_child >= children.length) {
-                leave(frame.node, frame.hidden, frame.link, frame.link_mark);
-                stack.pop_back();
-                continue;
-            }
-            const auto* child = static_cast<const GumboNode*>(children.data[frame.next_child++]);
-            const bool parent_hidden = frame.hidden;
-            switch (child->type) {
-            case GUMBO_NODE_TEXT:
-            case GUMBO_NODE_CDATA:
-                if (!parent_hidden) m_sink.text(child->v.text.text);
-                break;
-            case GUMBO_NODE_WHITESPACE:
-                if (!parent_hidden) m_sink.space();
-                break;
-            case GUMBO_NODE_ELEMENT: {
-                const GumboElement& e = child->v.element;
-                if (k_invisible_tags[e.tag]) break;
-                const bool hidden = parent_hidden || is_hidden(e);
-                std::optional<std::size_t> link;
-                if (e.tag == GUMBO_TAG_A && e.tag_namespace == GUMBO_NAMESPACE_HTML) {
-                    if (const GumboAttribute* href = gumbo_get_attribute(&e.attributes, "href")) {
-                        m_links.push_back({clean_href(href->value), {}});
-                        link = m_links.size() - 1;
-                    }
-                }
-                if (!hidden && k_block_tags[e.tag]) m_sink.newline();
-                stack.push_back({child, 0, hidden, link, m_sink.mark()});
-                break;
-            }
-            case GUMBO_NODE_DOCUMENT:
-            case GUMBO_NODE_COMMENT:
-            case GUMBO_NODE_TEMPLATE:
-                break;
-            }
-        }
+    HtmlWalker(TextSink& sink, std::vector<Link>& links) : m_sink(sink), m_links(links) {
+        m_open.reserve(64);
     }
+
+    void walk(std::string_view html) {
+        HtmlScanner scanner(html);
+        for (HtmlToken t = scanner.next(); t.kind != HtmlToken::Kind::End; t = scanner.next()) {
+            switch (t.kind) {
+            case HtmlToken::Kind::Text:
+                text(t.text);
+                break;
+            case HtmlToken::Kind::RawText:
+                raw_text(t);
+                break;
+            case HtmlToken::Kind::StartTag:
+                start(t);
+                break;
+            case HtmlToken::Kind::EndTag:
+                end(t.name);
+                break;
+            case HtmlToken::Kind::Skip:
+            case HtmlToken::Kind::End:
+                break;
+            }
+            scanner.set_foreign(m_in_foreign);
+        }
+        pop_to(0);
+    }
+
+    bool simplified() const { return m_simplified; }
 
   private:
-    void leave(const GumboNode* node, bool hidden, std::optional<std::size_t> link, std::size_t link_mark) {
-        if (node->type != GUMBO_NODE_ELEMENT || hidden) return;
-        if (link) m_links[*link].text = m_sink.line_since(link_mark);
-        const GumboTag tag = node->v.element.tag;
-        if (k_block_tags[tag])
-            m_sink.newline();
-        else if (tag == GUMBO_TAG_TD || tag == GUMBO_TAG_TH)
-            m_sink.space();
+    struct OpenElement {
+        TagName name;
+        bool hidden = false;           // this element or one it is inside hides its contents
+        std::size_t link = k_no_link;  // index in m_links of the <a href> this element is
+        std::size_t link_mark = 0;     // where its text starts in the sink
+    };
+
+    bool hidden() const { return m_open.empty() ? m_document_hidden : m_open.back().hidden; }
+
+    void text(std::string_view s) {
+        if (m_head != k_none && !m_in_foreign) {
+            if (std::all_of(s.begin(), s.end(), is_html_space)) return;
+            pop_to(m_head); // text ends the head: it belongs to the body
+        }
+        if (hidden()) return;
+        if (std::memchr(s.data(), '&', s.size()) == nullptr) {
+            m_sink.text(s); // most text has no references: no copy
+            return;
+        }
+        decode_entities(s, m_scratch, false);
+        m_sink.text(m_scratch);
     }
 
-    // The `hidden` attribute, or an inline style with display:none or visibility:hidden. Stylesheets are not
-    // evaluated: class-based hiding stays visible, which errs towards the rules seeing more.
-    bool is_hidden(const GumboElement& e) {
-        if (gumbo_get_attribute(&e.attributes, "hidden") != nullptr) return true;
-        const GumboAttribute* style = gumbo_get_attribute(&e.attributes, "style");
-        if (style == nullptr) return false;
-        m_style.clear();
-        for (const char* p = style->value; *p != '\0'; ++p) {
-            if (!is_html_space(*p)) m_style.push_back(ascii_lower(*p));
-        }
-        return m_style.find("display:none") != std::string::npos ||
-               m_style.find("visibility:hidden") != std::string::npos;
+    void raw_text(const HtmlToken& t) {
+        if (hidden()) return;
+        const std::string_view name = t.name.view();
+        if (name == "textarea") { // RCDATA: references are decoded
+            decode_entities(t.text, m_scratch, false);
+            m_sink.text(m_scratch);
+        } else if (name == "xmp" || name == "plaintext") { // shown as written
+            m_sink.text(t.text);
+        } // script, style, title, iframe, noembed, noframes: never shown
     }
+
+    void start(const HtmlToken& t) {
+        const TagName& name = t.name;
+        if (m_in_foreign) {
+            if (!name.is(k_foreign_breakout)) {
+                if (!t.attrs.ends_with('/')) push(name, read_attributes(t.attrs, false).hidden, k_no_link);
+                return;
+            }
+            pop_to(m_foreign_root); // an HTML element in SVG or MathML closes them
+        }
+        if (name.is(k_document)) {
+            const std::string_view n = name.view();
+            if (n == "head") {
+                if (!m_seen_head && m_open.empty()) {
+                    m_seen_head = true;
+                    m_head = m_open.size();
+                    push(name, true, k_no_link);
+                }
+                return;
+            }
+            if (n == "body" && m_head != k_none) pop_to(m_head);
+            // html and body are never popped: their hiding applies to the whole document.
+            if (read_attributes(t.attrs, false).hidden) m_document_hidden = true;
+            return;
+        }
+        if (m_head != k_none && !name.is(k_head_content)) pop_to(m_head);
+        if (name.is(k_raw_text)) return; // its contents come as a RawText token; nothing to push
+        close_implied(name);
+        if (name.is(k_void)) {
+            if (name.is(k_block) && !hidden()) m_sink.newline();
+            return;
+        }
+        const bool is_link = name.view() == "a";
+        if (is_link) close_open_link();
+        const ElementAttributes attrs = read_attributes(t.attrs, is_link);
+        const bool element_hidden = hidden() || attrs.hidden || name.is(k_invisible);
+        std::size_t link = k_no_link;
+        if (attrs.href) {
+            decode_entities(*attrs.href, m_scratch, true);
+            m_links.push_back({clean_href(m_scratch), {}});
+            link = m_links.size() - 1;
+        }
+        if (!element_hidden && name.is(k_block)) m_sink.newline();
+        if (push(name, element_hidden, link) && name.is(k_foreign_root)) {
+            m_in_foreign = true;
+            m_foreign_root = m_open.size() - 1;
+        }
+    }
+
+    void end(const TagName& name) {
+        if (m_in_foreign) {
+            for (std::size_t i = m_open.size(); i > m_foreign_root; --i) {
+                if (m_open[i - 1].name == name) {
+                    pop_to(i - 1);
+                    return;
+                }
+            }
+            if (!name.is(k_foreign_breakout)) return;
+            pop_to(m_foreign_root);
+        }
+        if (name.is(k_raw_text)) return; // not on the stack
+        if (name.is(k_document)) {
+            if (name.view() == "head" && m_head != k_none) pop_to(m_head);
+            return; // </body> and </html> close nothing: text after them is still shown
+        }
+        const std::string_view n = name.view();
+        if (n == "br") { // </br> is read as <br>
+            if (!hidden()) m_sink.newline();
+            return;
+        }
+        const int f = name.formatting();
+        const bool table_part = name.is(k_table_part);
+        bool crossed_boundary = false;
+        for (std::size_t i = m_open.size(); i > 0; --i) {
+            const OpenElement& node = m_open[i - 1];
+            if (node.name == name) {
+                if (crossed_boundary) return; // not in scope: ignored
+                if (n == "form") {
+                    erase(i - 1); // </form> takes the form out and leaves its children open
+                } else {
+                    pop_to(i - 1);
+                }
+                return;
+            }
+            const bool cell = node.name.is(k_cell_like);
+            crossed_boundary = crossed_boundary || (node.name.is(k_scope_boundary) && !(table_part && cell));
+            // "Any other end tag" stops at the first special element; formatting ones (the adoption agency)
+            // close across it.
+            if (f < 0 && !name.is(k_special) && node.name.is(k_special)) return;
+        }
+        if (n == "p" && !hidden()) m_sink.newline(); // </p> without <p> makes an empty paragraph
+    }
+
+    // False past k_max_open_elements. An <a> is pushed all the same: each one closes the one before, so
+    // there is at most one of them, and its link keeps its text.
+    bool push(const TagName& name, bool element_hidden, std::size_t link) {
+        if (m_open.size() >= k_max_open_elements && link == k_no_link) {
+            m_simplified = true;
+            return false;
+        }
+        m_open.push_back({name, element_hidden, link, m_sink.mark()});
+        return true;
+    }
+
+    // What closing an element shows: the link's text, the line break after a block, the gap after a cell.
+    void leave(const OpenElement& e) {
+        if (e.hidden) return;
+        if (e.link != k_no_link) m_links[e.link].text = m_sink.line_since(e.link_mark);
+        if (e.name.is(k_block)) {
+            m_sink.newline();
+        } else if (e.name.view() == "td" || e.name.view() == "th") {
+            m_sink.space();
+        }
+    }
+
+    void pop_to(std::size_t size) {
+        while (m_open.size() > size) {
+            leave(m_open.back());
+            m_open.pop_back();
+        }
+        if (m_head != k_none && m_head >= m_open.size()) m_head = k_none;
+        if (m_in_foreign && m_foreign_root >= m_open.size()) m_in_foreign = false;
+    }
+
+    void erase(std::size_t index) {
+        leave(m_open[index]);
+        m_open.erase(m_open.begin() + static_cast<std::ptrdiff_t>(index));
+        if (m_head != k_none && index < m_head) --m_head;
+    }
+
+    // A new <a> closes one still open (HTML's adoption agency takes it out of the stack).
+    void close_open_link() {
+        for (std::size_t i = m_open.size(); i > 0; --i) {
+            const TagName& node = m_open[i - 1].name;
+            if (node.view() == "a") {
+                erase(i - 1);
+                return;
+            }
+            if (node.is(k_formatting_marker)) return;
+        }
+    }
+
+    // The start tags that close an open element first: a block closes a <p>; a list item, definition or
+    // option the previous one; a heading the heading it is in; a row or cell the open cell, back to its row
+    // or table section.
+    void close_implied(const TagName& name) {
+        if (name.is(k_closes_p)) close_in_scope("p");
+        if (m_open.empty()) return; // the <p> may have been all there was
+        const std::string_view n = name.view();
+        if (n == "li") {
+            close_item({"li", ""});
+        } else if (n == "dd" || n == "dt") {
+            close_item({"dd", "dt"});
+        } else if (n.size() == 2 && n[0] == 'h' && n[1] >= '1' && n[1] <= '6') {
+            const std::string_view top = m_open.back().name.view();
+            if (top.size() == 2 && top[0] == 'h' && top[1] >= '1' && top[1] <= '6') pop_to(m_open.size() - 1);
+        } else if (n == "td" || n == "th" || n == "tr" || n == "tbody" || n == "thead" || n == "tfoot") {
+            close_table_parts(name);
+        } else if (name.is(k_implied_end) && m_open.back().name == name) {
+            pop_to(m_open.size() - 1);
+        }
+    }
+
+    void close_in_scope(std::string_view target) {
+        for (std::size_t i = m_open.size(); i > 0; --i) {
+            const TagName& node = m_open[i - 1].name;
+            if (node.view() == target) {
+                pop_to(i - 1);
+                return;
+            }
+            if (node.is(k_scope_boundary)) return;
+        }
+    }
+
+    void close_item(std::array<std::string_view, 2> targets) {
+        for (std::size_t i = m_open.size(); i > 0; --i) {
+            const TagName& node = m_open[i - 1].name;
+            if (node.view() == targets[0] || node.view() == targets[1]) {
+                pop_to(i - 1);
+                return;
+            }
+            const std::string_view v = node.view();
+            if (node.is(k_special) && v != "address" && v != "div" && v != "p") return;
+        }
+    }
+
+    void close_table_parts(const TagName& name) {
+        const std::string_view n = name.view();
+        const bool cell = n == "td" || n == "th";
+        const bool row = n == "tr";
+        const bool section = !cell && !row;
+        for (std::size_t i = m_open.size(); i > 0; --i) {
+            const std::string_view node = m_open[i - 1].name.view();
+            if (node == "td" || node == "th") {
+                pop_to(i - 1); // the open cell goes; a section or row start tag then pops its row below
+                if (!cell) close_table_parts(name);
+                return;
+            }
+            if (node == "tr") {
+                if (!cell) pop_to(i - 1);
+                if (section) close_table_parts(name);
+                return;
+            }
+            if (node == "tbody" || node == "thead" || node == "tfoot") {
+                if (section) pop_to(i - 1);
+                return;
+            }
+            if (node == "table" || node == "template" || m_open[i - 1].name.is(k_foreign_root)) return;
+        }
+    }
+
+    static constexpr std::size_t k_none = static_cast<std::size_t>(-1);
 
     TextSink& m_sink;
     std::vector<Link>& m_links;
-    std::string m_style; // scratch, reused for every style attribute
+    std::vector<OpenElement> m_open;
+    std::size_t m_head = k_none;         // index of the open <head>
+    bool m_in_foreign = false;           // inside an open svg or math element
+    std::size_t m_foreign_root = 0;      // index of the outermost open svg/math
+    bool m_seen_head = false;
+    bool m_document_hidden = false;      // <html> or <body> hides everything
+    bool m_simplified = false;
+    std::string m_scratch;               // decoded text, reused for every token
 };
 
 } // namespace
@@ -914,18 +1027,9 @@ class DomWalker {
 HtmlText html_to_text(std::string_view html) {
     HtmlText result;
     TextSink sink;
-    const std::size_t dom_length = dom_prefix_length(html);
-    if (dom_length > 0) {
-        GumboOptions options = kGumboDefaultOptions;
-        options.max_errors = 0; // errors are not used; recording them costs an allocation each
-        GumboOutputPtr output(gumbo_parse_with_options(&options, html.data(), dom_length));
-        if (output) DomWalker(sink, result.links).walk(output->document);
-    }
-    if (dom_length < html.size()) {
-        result.simplified = true;
-        sink.newline();
-        strip_tags(html.substr(dom_length), sink, result.links);
-    }
+    HtmlWalker walker(sink, result.links);
+    walker.walk(html);
+    result.simplified = walker.simplified();
     result.text = sink.take();
     return result;
 }

@@ -1,7 +1,6 @@
 // html_text: HTML → the text a reader sees and the links they can click. Called by mime_parser for every
-// text/html part. gumbo builds the DOM, but its cost grows with nesting depth × tokens (10,000 nested <div>s
-// take seconds), so past k_max_html_depth open elements or k_max_html_dom_bytes the rest of the input goes
-// through a linear tag stripper and `simplified` is set. Thread-safe: no shared state.
+// text/html part. One linear pass with a stack of at most k_max_open_elements open elements: time and memory
+// grow with the input alone, whatever its nesting. Thread-safe: no shared state.
 #pragma once
 
 #include "presend/message.hpp"
@@ -15,10 +14,10 @@ namespace presend {
 struct HtmlText {
     std::string text;        // UTF-8, whitespace folded to single spaces, blocks on their own lines
     std::vector<Link> links; // every <a href> in document order; text is empty when the link is hidden
-    bool simplified = false; // part of the input was too deep or too large for the DOM parser
+    bool simplified = false; // nesting went past what is tracked: hiding below that depth was not followed
 };
 
-// `html` should be UTF-8 (mime_parser converts it first); gumbo turns invalid sequences into U+FFFD.
+// `html` should be UTF-8 (mime_parser converts it first); bytes pass through as they are.
 HtmlText html_to_text(std::string_view html);
 
 } // namespace presend

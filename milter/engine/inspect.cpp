@@ -1,7 +1,9 @@
 // inspect: runs every rule of a RuleSet over a ParsedMessage → Hits, in rule order.
 // One Hyperscan scan per (database, input); header checks are plain functions; compositions last,
-// over the results of the rules they name. Allocation here is per message, not per rule.
+// over the results of the rules they name. Allocation here is per message and per hit, never per rule or
+// pattern: the scan state is per thread and a reset touches only what the last message matched.
 #include "presend/engine.hpp"
+#include "presend/cpu_clock.hpp"
 
 #include "engine/header_checks.hpp"
 #include "engine/pattern_set.hpp"
@@ -25,6 +27,8 @@ struct ScanState {
     std::vector<std::uint32_t> rule_count;   // per rule: matches (regex) or distinct phrases
     std::vector<std::string> rule_detail;    // per rule: first match in context
     std::vector<std::uint32_t> touched_rules;
+    std::vector<std::uint32_t> touched_patterns; // so a reset costs the matches, not the patterns
+    std::vector<char> fired;                     // per rule, in the second pass
     const std::vector<detail::PatternRef>* patterns = nullptr;
     const std::vector<std::uint32_t>* pattern_ids = nullptr; // of the database being scanned
     const std::vector<Rule>* rules = nullptr;
@@ -36,14 +40,18 @@ struct ScanState {
             rule_detail[r].clear();
         }
         touched_rules.clear();
-        if (pattern_hits.size() != n_patterns)
+        if (pattern_hits.size() != n_patterns) {
             pattern_hits.assign(n_patterns, 0);
-        else
-            std::fill(pattern_hits.begin(), pattern_hits.end(), 0);
+        } else {
+            for (auto p : touched_patterns)
+                pattern_hits[p] = 0;
+        }
+        touched_patterns.clear();
         if (rule_count.size() != n_rules) {
             rule_count.assign(n_rules, 0);
             rule_detail.assign(n_rules, {});
         }
+        fired.assign(n_rules, 0); // within its capacity after the first message of this rule count
     }
 };
 
@@ -63,6 +71,7 @@ int on_match(unsigned int id, unsigned long long, unsigned long long to, unsigne
     if (ref.length > 0 && !detail::whole_word_match(ref, state->input, static_cast<std::size_t>(to))) return 0;
     const Rule& rule = (*state->rules)[ref.rule];
     const bool first_of_pattern = state->pattern_hits[id]++ == 0;
+    if (first_of_pattern) state->touched_patterns.push_back(id);
     if (rule.kind == RuleKind::regex || first_of_pattern) {
         if (state->rule_count[ref.rule]++ == 0) {
             state->touched_rules.push_back(ref.rule);
@@ -137,13 +146,14 @@ bool applies(const Rule& rule, const MessageContext& context) {
 } // namespace
 
 std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const Envelope&,
-                         const MessageContext& context) {
+                         const MessageContext& context, StageSplit* split) {
     thread_local ScanState state;
     const auto& rules = set.rules;
     const auto* patterns = set.patterns.get();
     state.reset(patterns ? patterns->patterns().size() : 0, rules.size());
 
     if (patterns && !patterns->databases().empty()) {
+        const auto scan_start = split != nullptr ? CpuClock::now() : CpuClock::time_point{};
         state.patterns = &patterns->patterns();
         state.rules = &rules;
         auto scratch = patterns->acquire_scratch();
@@ -162,9 +172,10 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
             });
         }
         patterns->release_scratch(std::move(scratch));
+        if (split != nullptr) split->scan += CpuClock::now() - scan_start;
     }
 
-    std::vector<char> fired(rules.size(), 0);
+    std::vector<char>& fired = state.fired;
     std::vector<Hit> hits;
     for (std::size_t i = 0; i < rules.size(); ++i) {
         const Rule& rule = rules[i];

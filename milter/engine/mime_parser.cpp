@@ -4,6 +4,7 @@
 // GMime keeps read-only or locks (see the notes at parse_with_gmime()). Stops at Limits (presend/limits.hpp),
 // keeping what it read; never throws.
 #include "presend/engine.hpp"
+#include "presend/cpu_clock.hpp"
 
 #include "engine/html_text.hpp"
 
@@ -386,6 +387,18 @@ class Base64Decoder {
     std::size_t step(const unsigned char* in, std::size_t n, unsigned char* out) {
         unsigned char* o = out;
         for (std::size_t i = 0; i < n; ++i) {
+            // Four alphabet bytes at a quantum boundary, the bulk of every line: three bytes out at once.
+            while (m_count == 0 && !m_after_padding && n - i >= 4) {
+                const unsigned r0 = k_base64_rank[in[i]], r1 = k_base64_rank[in[i + 1]],
+                               r2 = k_base64_rank[in[i + 2]], r3 = k_base64_rank[in[i + 3]];
+                if ((r0 | r1 | r2 | r3) >= 64) break;
+                const std::uint32_t bits = (r0 << 18) | (r1 << 12) | (r2 << 6) | r3;
+                *o++ = static_cast<unsigned char>(bits >> 16);
+                *o++ = static_cast<unsigned char>(bits >> 8);
+                *o++ = static_cast<unsigned char>(bits);
+                i += 4;
+            }
+            if (i == n) break;
             const unsigned char r = k_base64_rank[in[i]];
             if (r < 64) {
                 if (m_after_padding) {
@@ -755,17 +768,24 @@ void find_urls(std::string_view text, std::vector<Link>& links) {
     }
 }
 
-// CRLF and lone CR → LF, in place.
+// CRLF and lone CR → LF, in place. The runs between CRs move with memmove: mail from the milter is all
+// CRLF, and a byte loop over it cost a tenth of parsing.
 void normalize_newlines(std::string& s) {
-    if (s.find('\r') == std::string::npos) return;
-    std::size_t w = 0;
-    for (std::size_t r = 0; r < s.size(); ++r) {
-        if (s[r] == '\r') {
-            s[w++] = '\n';
-            if (r + 1 < s.size() && s[r + 1] == '\n') ++r;
-        } else {
-            s[w++] = s[r];
-        }
+    const auto first = s.find('\r');
+    if (first == std::string::npos) return;
+    char* const data = s.data();
+    const std::size_t n = s.size();
+    std::size_t w = first;
+    std::size_t r = first;
+    while (r < n) {
+        // data[r] is a CR
+        data[w++] = '\n';
+        r += (r + 1 < n && data[r + 1] == '\n') ? 2 : 1;
+        const auto* cr = static_cast<const char*>(std::memchr(data + r, '\r', n - r));
+        const std::size_t run_end = cr != nullptr ? static_cast<std::size_t>(cr - data) : n;
+        std::memmove(data + w, data + r, run_end - r);
+        w += run_end - r;
+        r = run_end;
     }
     s.resize(w);
 }
@@ -802,11 +822,12 @@ using Clock = std::chrono::steady_clock;
 
 // What one parse has kept, against its Limits.
 struct ParseState {
-    ParseState(ParsedMessage& m, const Limits& l)
-        : message(m), limits(l), deadline(Clock::now() + std::chrono::milliseconds(l.time_budget_ms)) {}
+    ParseState(ParsedMessage& m, const Limits& l, StageSplit* s)
+        : message(m), limits(l), split(s), deadline(Clock::now() + std::chrono::milliseconds(l.time_budget_ms)) {}
 
     ParsedMessage& message;
     const Limits& limits;
+    StageSplit* split;                // for `presend bench`; null in the daemon
     const Clock::time_point deadline; // time_budget_ms after the parse began
     bool truncated = false;           // GMime hit the end of input inside headers or a multipart
     std::size_t text_bytes = 0;       // decoded text and HTML kept, against max_decoded_bytes
@@ -1072,7 +1093,9 @@ class MessageWalker {
         }
         normalize_newlines(text);
         if (html) {
+            const auto html_start = m_state.split != nullptr ? CpuClock::now() : CpuClock::time_point{};
             HtmlText visible = html_to_text(text);
+            if (m_state.split != nullptr) m_state.split->html += CpuClock::now() - html_start;
             if (visible.simplified) m_message.facts.insert("html-too-complex");
             text_part.text = std::move(visible.text);
             text_part.links = std::move(visible.links);
@@ -1201,14 +1224,14 @@ bool parse_on_big_stack(std::string_view raw, ParseState& state) {
 
 } // namespace
 
-ParsedMessage parse_message(std::string_view raw, const Limits& limits) {
+ParsedMessage parse_message(std::string_view raw, const Limits& limits, StageSplit* split) {
     ParsedMessage message;
     message.raw_size = raw.size();
     if (is_blank(raw)) {
         message.facts.insert("malformed-mime");
         return message;
     }
-    ParseState state{message, limits};
+    ParseState state{message, limits, split};
     if (raw.size() <= k_big_message_bytes || !parse_on_big_stack(raw, state)) parse_guarded(raw, state);
     return message;
 }

@@ -1,0 +1,98 @@
+// inspect() allocates per message and per hit, never per rule or pattern: the same message costs the same
+// allocations, and the same bytes, with 10 phrases as with 10,000 and with 10 rules as with 1,000. Counted
+// by replacing the global operator new for this test binary (the default operator delete frees what malloc
+// gave).
+#include "rules_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <new>
+
+namespace {
+thread_local bool t_counting = false;
+thread_local std::size_t t_allocations = 0;
+thread_local std::size_t t_bytes = 0;
+} // namespace
+
+void* operator new(std::size_t size) {
+    if (t_counting) {
+        ++t_allocations;
+        t_bytes += size;
+    }
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+
+using namespace presend;
+using presend::test::message_with;
+using presend::test::TempDir;
+
+namespace {
+
+// The rules below, plus one rule of `phrases` phrases and `rules` rules of one phrase each, none of which
+// matches the message.
+std::shared_ptr<const RuleSet> rules_with(const TempDir& dir, std::size_t phrases, std::size_t rules) {
+    std::string list;
+    for (std::size_t i = 0; i < phrases; ++i)
+        list += "zq phrase " + std::to_string(i) + "\n";
+    dir.write("phrases.txt", list);
+    std::string yaml = R"(rules:
+  - {id: no-lu, description: x, header_absent: List-Unsubscribe, score: 1}
+  - {id: offer, description: x, phrases: [limited offer], target: body, score: 1}
+  - {id: many, description: x, phrases_file: phrases.txt, target: body, score: 1}
+  - {id: url, description: x, regex: "tracker\\.example", target: url, score: 1}
+)";
+    for (std::size_t i = 0; i < rules; ++i)
+        yaml += "  - {id: r" + std::to_string(i) + ", description: x, phrases: [zq rule " + std::to_string(i) +
+                "], target: body, score: 1}\n";
+    dir.write("r.yaml", yaml);
+    auto result = load_rules(dir.path());
+    INFO(test::all_diagnostics(result));
+    REQUIRE(result.ok());
+    return result.rules;
+}
+
+struct Cost {
+    std::size_t allocations = 0;
+    std::size_t bytes = 0;
+};
+
+Cost cost_of_inspect(const RuleSet& rules, const ParsedMessage& message) {
+    (void)inspect(rules, message, {}); // the thread's scan state grows to this rule set once
+    t_allocations = 0;
+    t_bytes = 0;
+    t_counting = true;
+    const auto hits = inspect(rules, message, {});
+    t_counting = false;
+    REQUIRE(hits.size() == 2); // no-lu and offer, whatever else is loaded
+    return {t_allocations, t_bytes};
+}
+
+ParsedMessage sample_message() {
+    ParsedMessage message = message_with({{"Subject", "News"}}, "A limited offer for zq phrase members.",
+                                         "<p>A limited offer</p>");
+    message.parts[0].links.push_back({"https://shop.example/", "https://shop.example/"});
+    return message;
+}
+
+} // namespace
+
+TEST_CASE("inspect allocates the same for a message with 10 or 10,000 phrases loaded") {
+    TempDir small_dir, large_dir;
+    const ParsedMessage message = sample_message();
+    const Cost small = cost_of_inspect(*rules_with(small_dir, 10, 0), message);
+    const Cost large = cost_of_inspect(*rules_with(large_dir, 10000, 0), message);
+    CHECK(small.allocations == large.allocations);
+    CHECK(small.bytes == large.bytes);
+    CHECK(small.allocations < 40); // the hits and their strings
+}
+
+TEST_CASE("inspect allocates the same for a message with 10 or 1,000 rules loaded") {
+    TempDir small_dir, large_dir;
+    const ParsedMessage message = sample_message();
+    const Cost small = cost_of_inspect(*rules_with(small_dir, 10, 10), message);
+    const Cost large = cost_of_inspect(*rules_with(large_dir, 10, 1000), message);
+    CHECK(small.allocations == large.allocations);
+    CHECK(small.bytes == large.bytes);
+}
