@@ -42,7 +42,8 @@ struct DestinationGroup {
     bool operator==(const DestinationGroup&) const = default;
 };
 
-// Microsoft, Google and Yahoo consumer domains: the fallback until `rates:` maps domains to groups.
+// Microsoft, Google and Yahoo consumer domains with their MX hosts: the groups when `feedback.groups` is
+// empty. The names match the shipped `rates:` groups, whose limits a back-off scales.
 const std::vector<DestinationGroup>& default_feedback_groups();
 
 // How a group backs off and recovers. Durations are whole seconds.
