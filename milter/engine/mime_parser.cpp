@@ -6,6 +6,7 @@
 #include "presend/engine.hpp"
 #include "presend/cpu_clock.hpp"
 
+#include "engine/gmime_view_stream.hpp"
 #include "engine/html_text.hpp"
 
 #include <gmime/gmime.h>
@@ -512,56 +513,68 @@ class QpDecoder {
     }
 };
 
-// Decodes a part's content transfer encoding chunk by chunk, handing each decoded chunk to `sink`, which
-// returns false to stop (the rest is not read). Returns false if the encoding was broken (bad base64).
+// A part's encoded bytes. They lie in the message itself when the part's stream is a view over it (every
+// part parse_with_gmime builds); any other stream is read out into `copy`.
+std::string_view content_bytes(GMimeStream* stream, std::string& copy) {
+    if (const auto bytes = view_stream_bytes(stream)) return *bytes;
+    g_mime_stream_reset(stream);
+    std::array<char, k_decode_chunk> chunk;
+    gssize n;
+    while ((n = g_mime_stream_read(stream, chunk.data(), chunk.size())) > 0)
+        copy.append(chunk.data(), static_cast<std::size_t>(n));
+    return copy;
+}
+
+// Decodes a part's content transfer encoding, handing the decoded bytes to `sink` (in one piece when there is
+// no encoding, else k_decode_chunk of input at a time), which returns false to stop (the rest is not read).
+// Returns false if the encoding was broken (bad base64).
 template <typename Sink> bool decode_content(GMimeDataWrapper* wrapper, Sink&& sink) {
     GMimeStream* stream = g_mime_data_wrapper_get_stream(wrapper);
     if (stream == nullptr) return true;
-    g_mime_stream_reset(stream);
+    std::string copy;
+    const std::string_view in = content_bytes(stream, copy);
     const GMimeContentEncoding encoding = g_mime_data_wrapper_get_encoding(wrapper);
-    std::array<char, k_decode_chunk> in;
+    if (encoding != GMIME_CONTENT_ENCODING_BASE64 && encoding != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+        encoding != GMIME_CONTENT_ENCODING_UUENCODE) {
+        sink(in); // 7bit, 8bit, binary: the bytes as they are, in place
+        return true;
+    }
     // Decoding never grows the data but for a few bytes held from one chunk to the next.
     std::array<char, k_decode_chunk + 64> out;
     Base64Decoder base64;
     QpDecoder qp;
     GMimeEncoding uu;
     g_mime_encoding_init_decode(&uu, encoding);
-    std::size_t carry = 0; // input bytes the decoder left for the next chunk, at the front of `in`
+    std::size_t pos = 0;
     bool more = true;
-    while (more) {
-        const gssize n = g_mime_stream_read(stream, in.data() + carry, in.size() - carry);
-        if (n <= 0) break;
-        const std::size_t len = carry + static_cast<std::size_t>(n);
-        carry = 0;
+    while (more && pos < in.size()) {
+        const std::size_t len = std::min(k_decode_chunk, in.size() - pos);
+        const char* chunk = in.data() + pos;
         switch (encoding) {
         case GMIME_CONTENT_ENCODING_BASE64:
-            more = sink(
-                std::string_view(out.data(), base64.step(reinterpret_cast<const unsigned char*>(in.data()),
-                                                         len, reinterpret_cast<unsigned char*>(out.data()))));
+            more = sink(std::string_view(out.data(), base64.step(reinterpret_cast<const unsigned char*>(chunk),
+                                                                 len, reinterpret_cast<unsigned char*>(out.data()))));
+            pos += len;
             break;
         case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE: {
+            // An escape cut by the end of the chunk is left for the next one, which starts at it.
             std::size_t written = 0;
-            const std::size_t used = qp.step(in.data(), len, out.data(), written, false);
+            const bool last = pos + len == in.size();
+            const std::size_t used = qp.step(chunk, len, out.data(), written, last);
             more = sink(std::string_view(out.data(), written));
-            carry = len - used;
-            std::memmove(in.data(), in.data() + used, carry);
+            pos += used == 0 && !last ? len : used; // an unfinished escape longer than a chunk is text
+            if (last) pos = in.size();
             break;
         }
-        case GMIME_CONTENT_ENCODING_UUENCODE:
-            more = sink(std::string_view(out.data(), g_mime_encoding_step(&uu, in.data(), len, out.data())));
-            break;
-        default:
-            more = sink(std::string_view(in.data(), len));
+        default: // uuencode
+            more = sink(std::string_view(out.data(), g_mime_encoding_step(&uu, chunk, len, out.data())));
+            pos += len;
             break;
         }
     }
     if (!more) return !base64.malformed(); // stopped by the sink: the tail is not wanted
     if (encoding == GMIME_CONTENT_ENCODING_BASE64) {
         sink(std::string_view(out.data(), base64.finish(reinterpret_cast<unsigned char*>(out.data()))));
-    } else if (encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
-        std::size_t written = 0;
-        qp.step(in.data(), carry, out.data(), written, true);
-        sink(std::string_view(out.data(), written));
     } else if (encoding == GMIME_CONTENT_ENCODING_UUENCODE) {
         sink(std::string_view(out.data(), g_mime_encoding_flush(&uu, nullptr, 0, out.data())));
     }
@@ -679,18 +692,24 @@ bool decode_header_value(std::string_view in, std::string& out) {
     return clean;
 }
 
-// RFC 5322 unfolding (line breaks go, the whitespace after them stays), trimmed.
-std::string unfold(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size());
-    for (const char c : raw) {
-        if (c != '\r' && c != '\n') out.push_back(c);
+// RFC 5322 unfolding (line breaks go, the whitespace after them stays), trimmed, into `out`. Runs between
+// line breaks are copied whole: most values have none.
+void unfold(std::string_view raw, std::string& out) {
+    const auto first = raw.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) {
+        out.clear();
+        return;
     }
-    const auto first = out.find_first_not_of(" \t");
-    if (first == std::string::npos) return {};
-    out.erase(out.find_last_not_of(" \t") + 1);
-    out.erase(0, first);
-    return out;
+    raw = raw.substr(first, raw.find_last_not_of(" \t\r\n") + 1 - first);
+    out.clear();
+    out.reserve(raw.size());
+    std::size_t pos = 0;
+    while (pos < raw.size()) {
+        const std::size_t brk = raw.find_first_of("\r\n", pos);
+        const std::size_t run_end = brk == std::string_view::npos ? raw.size() : brk;
+        out.append(raw.substr(pos, run_end - pos));
+        pos = run_end + 1;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -818,6 +837,25 @@ bool is_blank(std::string_view s) {
 // ---------------------------------------------------------------------------------------------------------------
 // The walk over a parsed GMime message.
 
+// Buffers a parse needs only while it runs, kept by the thread from one message to the next so that a steady
+// stream of mail reuses them instead of allocating them anew. A buffer grown past k_keep_scratch by one big
+// message is given back, so that message does not pin its size in every thread.
+constexpr std::size_t k_keep_scratch = 1u << 20;
+
+struct ParseScratch {
+    std::vector<GMimeHeader*> headers; // the message's and top-level part's headers, merged
+    std::string html_bytes;            // an HTML part, transfer-decoded
+    std::string html_text;             // the same converted to UTF-8 when it was not already
+
+    void release_if_large() {
+        if (html_bytes.capacity() > k_keep_scratch) std::string().swap(html_bytes);
+        if (html_text.capacity() > k_keep_scratch) std::string().swap(html_text);
+        if (headers.capacity() > k_keep_scratch / sizeof(GMimeHeader*)) std::vector<GMimeHeader*>().swap(headers);
+    }
+};
+
+thread_local ParseScratch t_scratch;
+
 using Clock = std::chrono::steady_clock;
 
 // What one parse has kept, against its Limits.
@@ -917,7 +955,8 @@ class MessageWalker {
     // Message headers and the top-level part's Content-* headers, which GMime keeps apart, merged back into
     // message order.
     void collect_headers(GMimeMessage* message) {
-        std::vector<GMimeHeader*> all;
+        std::vector<GMimeHeader*>& all = t_scratch.headers;
+        all.clear();
         const auto add = [&](GMimeObject* object) {
             GMimeHeaderList* list = g_mime_object_get_header_list(object);
             if (list == nullptr) return;
@@ -940,7 +979,7 @@ class MessageWalker {
             const char* raw = g_mime_header_get_raw_value(h);
             Header header;
             append_sanitized_utf8(header.name, name != nullptr ? name : "");
-            header.raw_value = unfold(raw != nullptr ? raw : "");
+            unfold(raw != nullptr ? raw : "", header.raw_value);
             cut_long_header(header);
             if (!decode_header_value(header.raw_value, header.value)) m_message.facts.insert("bad-charset");
             if (!is_valid_utf8(header.raw_value)) {
@@ -1048,7 +1087,12 @@ class MessageWalker {
 
     void add_text_part(GMimePart* part, const std::string& type) {
         auto* object = as<GMimeObject>(part);
-        std::string bytes;
+        const bool html = type == "text/html";
+        // HTML is only read on the way to its text, so it is decoded into this thread's buffers; plain text
+        // becomes the part's text and is decoded into a string of its own.
+        std::string own_bytes;
+        std::string& bytes = html ? t_scratch.html_bytes : own_bytes;
+        bytes.clear();
         // Past max_decoded_bytes over all parts, the rest of this part and the text parts after it are not
         // decoded.
         const std::size_t room = m_state.text_room();
@@ -1076,7 +1120,6 @@ class MessageWalker {
             if (bytes.empty()) return;
         }
         m_state.text_bytes += bytes.size();
-        const bool html = type == "text/html";
         const char* label = g_mime_object_get_content_type_parameter(object, "charset");
         std::string_view charset_label = label != nullptr ? std::string_view(label) : std::string_view();
         if (charset_label.empty() && html) charset_label = sniff_meta_charset(bytes);
@@ -1084,24 +1127,25 @@ class MessageWalker {
 
         TextPart text_part;
         text_part.content_type = type;
-        std::string text;
-        if ((charset.kind == CharsetKind::Utf8 || charset.kind == CharsetKind::Unlabelled) &&
-            is_valid_utf8(bytes)) {
-            text = std::move(bytes); // the common case: no copy
-        } else if (!append_in_charset(text, bytes, charset)) {
-            m_message.facts.insert("bad-charset");
+        std::string own_text;
+        std::string* text = &bytes; // the common case, valid UTF-8: no copy
+        if (!((charset.kind == CharsetKind::Utf8 || charset.kind == CharsetKind::Unlabelled) &&
+              is_valid_utf8(bytes))) {
+            text = html ? &t_scratch.html_text : &own_text;
+            text->clear();
+            if (!append_in_charset(*text, bytes, charset)) m_message.facts.insert("bad-charset");
         }
-        normalize_newlines(text);
+        normalize_newlines(*text);
         if (html) {
             const auto html_start = m_state.split != nullptr ? CpuClock::now() : CpuClock::time_point{};
-            HtmlText visible = html_to_text(text);
+            HtmlText visible = html_to_text(*text);
             if (m_state.split != nullptr) m_state.split->html += CpuClock::now() - html_start;
             if (visible.simplified) m_message.facts.insert("html-too-complex");
             text_part.text = std::move(visible.text);
             text_part.links = std::move(visible.links);
         } else {
-            find_urls(text, text_part.links);
-            text_part.text = std::move(text);
+            find_urls(*text, text_part.links);
+            text_part.text = std::move(*text);
         }
         m_state.keep_links(text_part.links);
         m_message.parts.push_back(std::move(text_part));
@@ -1168,8 +1212,9 @@ void parse_with_gmime(std::string_view raw, ParseState& state) {
 
     ParserOptionsPtr options(g_mime_parser_options_new(), &g_mime_parser_options_free);
     g_mime_parser_options_set_warning_callback(options.get(), on_parser_warning, &state);
-    // GMime copies the buffer: its parts are substreams of this copy, so nothing below copies a part twice.
-    GObjectPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(input.data(), input.size()));
+    // A view over the caller's bytes: GMime reads them in place, its parts' contents are substreams of the
+    // view, and their bytes are decoded where they lie (content_bytes).
+    GObjectPtr<GMimeStream> stream(view_stream_new(input));
     GObjectPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
     g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
     // Declared after `options`: the message's header lists point at them, so it must be freed first.
@@ -1185,6 +1230,7 @@ void parse_with_gmime(std::string_view raw, ParseState& state) {
     // A message of headers alone is complete (RFC 5322 makes the body optional); running out inside a
     // multipart is not.
     if (state.truncated && has_body_separator(input)) message.facts.insert("malformed-mime");
+    t_scratch.release_if_large();
 }
 
 void parse_guarded(std::string_view raw, ParseState& state) {

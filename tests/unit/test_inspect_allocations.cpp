@@ -21,6 +21,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <thread>
 
 namespace {
 thread_local bool t_counting = false;
@@ -108,6 +109,46 @@ TEST_CASE("inspect allocates the same for a message with 10 or 1,000 rules loade
     const Cost large = cost_of_inspect(*rules_with(large_dir, 10, 1000), message);
     CHECK(small.allocations == large.allocations);
     CHECK(small.bytes == large.bytes);
+}
+
+namespace {
+
+// Called on a thread of its own (Catch's assertions are not thread-safe: the caller checks `parts`).
+Cost cost_of_parse(std::string_view raw, std::size_t& parts) {
+    t_allocations = 0;
+    t_bytes = 0;
+    t_counting = true;
+    const ParsedMessage message = parse_message(raw);
+    t_counting = false;
+    parts = message.parts.size();
+    return {t_allocations, t_bytes};
+}
+
+} // namespace
+
+TEST_CASE("parse_message reuses the thread's buffers: the same message costs less after the first") {
+    std::string html;
+    for (int i = 0; i < 400; ++i)
+        html += "<tr><td style=\"padding:0 10px;font-family:Arial\">Row " + std::to_string(i) +
+                " of the <a href=\"https://e.example/r" + std::to_string(i) + "\">newsletter</a></td></tr>\r\n";
+    const std::string raw = "From: a@example.com\r\nSubject: News\r\nMIME-Version: 1.0\r\n"
+                            "Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n"
+                            "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlain text.\r\n"
+                            "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<table>" +
+                            html + "</table>\r\n--b--\r\n";
+    // On a new thread, whose buffers no earlier test has grown.
+    Cost first, second, third;
+    std::size_t parts = 0;
+    std::thread([&] {
+        first = cost_of_parse(raw, parts);
+        second = cost_of_parse(raw, parts);
+        third = cost_of_parse(raw, parts);
+    }).join();
+    REQUIRE(parts == 2);
+    // The HTML is decoded into the thread's buffers: only what the message keeps is allocated again.
+    CHECK(second.bytes + raw.size() / 2 < first.bytes);
+    CHECK(third.allocations == second.allocations);
+    CHECK(third.bytes == second.bytes);
 }
 
 #endif // PRESEND_COUNT_ALLOCATIONS
