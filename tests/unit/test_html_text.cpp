@@ -44,6 +44,19 @@ TEST_CASE(
     CHECK(t.text == "a\ng");
 }
 
+TEST_CASE("inline styles hide with blanks anywhere in the declaration, in any case, however long the style") {
+    std::string padding;
+    for (int i = 0; i < 40; ++i)
+        padding += "font-family:Arial,sans-serif; ";
+    const HtmlText t = html_to_text("<p style=\"" + padding + "display:none\">a</p>"
+                                    "<p style=\"d i s\tplay\n:\r\nNONE\">b</p>"
+                                    "<p style=\"Visibility :Hidden\">c</p>"
+                                    "<p style=\"display:block; padding:0 none\">d</p>"
+                                    "<p style=\":none;display\">e</p>"
+                                    "<p style=\"display:\">f</p>");
+    CHECK(t.text == "d\ne\nf");
+}
+
 TEST_CASE("block elements start new lines and whitespace folds to single spaces") {
     const HtmlText t =
         html_to_text("<h1>Title</h1>\n\n<p>one   two\n\tthree</p><ul><li>x</li><li>y</li></ul>"
@@ -73,6 +86,11 @@ TEST_CASE("links carry the decoded, cleaned href and their folded visible text")
     CHECK(t.links[2].href == "mailto:a@example.com");
     CHECK(t.links[2].text.empty());
     CHECK(t.links[3].href == "https://hidden.example/");
+    const HtmlText tabs = html_to_text("<a href=\"\t \f https://t.example/a\n/b\r\n?c=1 \v\n\">t</a>"
+                                       "<a href=\" \t\n \">blank</a>");
+    REQUIRE(tabs.links.size() == 2);
+    CHECK(tabs.links[0].href == "https://t.example/a/b?c=1");
+    CHECK(tabs.links[1].href.empty());
     CHECK(t.links[3].text.empty());
     CHECK(t.text == "Click here split no href");
 }
