@@ -388,16 +388,25 @@ class Base64Decoder {
     std::size_t step(const unsigned char* in, std::size_t n, unsigned char* out) {
         unsigned char* o = out;
         for (std::size_t i = 0; i < n; ++i) {
-            // Four alphabet bytes at a quantum boundary, the bulk of every line: three bytes out at once.
-            while (m_count == 0 && !m_after_padding && n - i >= 4) {
-                const unsigned r0 = k_base64_rank[in[i]], r1 = k_base64_rank[in[i + 1]],
-                               r2 = k_base64_rank[in[i + 2]], r3 = k_base64_rank[in[i + 3]];
-                if ((r0 | r1 | r2 | r3) >= 64) break;
-                const std::uint32_t bits = (r0 << 18) | (r1 << 12) | (r2 << 6) | r3;
-                *o++ = static_cast<unsigned char>(bits >> 16);
-                *o++ = static_cast<unsigned char>(bits >> 8);
-                *o++ = static_cast<unsigned char>(bits);
-                i += 4;
+            // Four alphabet bytes at a quantum boundary, the bulk of every line: three bytes out at once. The
+            // state is tested once before the run, not per quantum: the byte stores below may alias the
+            // members as far as the compiler knows, so a test in the loop would reload them every time.
+            if (m_count == 0 && !m_after_padding) {
+                std::size_t j = i;
+                unsigned char* w = o;
+                while (n - j >= 4) {
+                    const unsigned r0 = k_base64_rank[in[j]], r1 = k_base64_rank[in[j + 1]],
+                                   r2 = k_base64_rank[in[j + 2]], r3 = k_base64_rank[in[j + 3]];
+                    if ((r0 | r1 | r2 | r3) >= 64) break;
+                    const std::uint32_t bits = (r0 << 18) | (r1 << 12) | (r2 << 6) | r3;
+                    w[0] = static_cast<unsigned char>(bits >> 16);
+                    w[1] = static_cast<unsigned char>(bits >> 8);
+                    w[2] = static_cast<unsigned char>(bits);
+                    w += 3;
+                    j += 4;
+                }
+                o = w;
+                i = j;
             }
             if (i == n) break;
             const unsigned char r = k_base64_rank[in[i]];
