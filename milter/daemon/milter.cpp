@@ -147,7 +147,7 @@ struct Session {
     // Why this message is to get on_error at its end, when a no-reply step failed; nullopt when none did.
     std::optional<std::string> failed() const {
         constexpr const char* k_unknown = "a step without reply failed";
-        if (connect_failed) return "at connect: " + (connect_failure.empty() ? k_unknown : connect_failure);
+        if (connect_failed) return connect_failure.empty() ? k_unknown : connect_failure;
         if (message_failed) return failure.empty() ? k_unknown : failure;
         return std::nullopt;
     }
