@@ -1,7 +1,9 @@
 // milter: libmilter callbacks → Session → parse_message, message_context, judge → smfi_* calls, decision log.
 // See milter.hpp. Each xxfi_* function is a trampoline: guarded() runs the real step and turns any
-// exception into Config::on_error's status. Header callbacks may be "no reply" (SMFIP_NR_HDR): a failure
-// there is remembered and answered at EOM.
+// exception into Config::on_error's status. Every step presend only ever answers "continue" to is
+// negotiated "no reply" (connect, MAIL FROM, headers, end of headers, body): the MTA then sends it without
+// waiting, which saves it a round trip each. A failure in such a step is remembered and answered with
+// on_error at the end of the message (see Session::failed).
 #include "daemon/milter.hpp"
 
 #include "daemon/message_builder.hpp"
@@ -17,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <netinet/in.h>
 #include <optional>
 #include <stdexcept>
@@ -69,14 +72,17 @@ struct Deferral {
 struct Session {
     // Negotiated once per connection.
     bool leading_space_kept = false; // SMFIP_HDR_LEADSPC
-    bool header_noreply = false;     // SMFIP_NR_HDR: header callbacks answer SMFIS_NOREPLY
-    bool skip_allowed = false;       // SMFIP_SKIP: body callbacks may stop the MTA sending more
+    unsigned long no_reply = 0;      // the SMFIP_NR_* steps negotiated: their callbacks answer SMFIS_NOREPLY
     bool can_delete_rcpts = false;   // SMFIF_DELRCPT: EOM may remove recipients
     // Postfix's cleanup emulates SMTP for the sendmail command (non_smtpd_milters), from localhost port 0,
     // and treats a refused RCPT there as its own configuration error: it defers the whole message. So in
     // such a session the suppression list's answers are applied at EOM instead (see on_eom).
     bool local_submission = false;
     std::string client_addr;
+    // The connect step failed without a reply: every message of this connection gets on_error at its end,
+    // as the whole connection would have had. The flag is set first, so it holds even when the text cannot.
+    bool connect_failed = false;
+    std::string connect_failure;
 
     // Per message, from MAIL FROM to EOM or abort.
     std::shared_ptr<const State> state; // pinned: a reload never changes config or rules under this message
@@ -85,7 +91,11 @@ struct Session {
     std::string message_id;
     unsigned forged_verdict_headers = 0; // X-Presend-* headers the client sent; removed before ours are added
     unsigned forged_hits_headers = 0;
-    std::string failure;                    // why a no-reply callback failed; EOM answers with on_error
+    // A no-reply step of this message (MAIL FROM, a header, end of headers, body) failed: RCPT TO runs no
+    // checks and EOM answers on_error. Cleared at MAIL FROM (before anything there can fail) and at the end
+    // of the message, not by begin_message(), which ensure_message() may call after the failure.
+    bool message_failed = false;
+    std::string failure;
     std::vector<RcptVerdict> rcpt_verdicts; // what the suppression list answered, for the decision line
     std::size_t rcpt_verdicts_dropped = 0;  // past k_max_rcpt_verdicts
     // local_submission only: recipients to remove at EOM (as the MTA gave them), the reply when none is
@@ -104,7 +114,6 @@ struct Session {
         builder.set_leading_space_kept(leading_space_kept);
         message_id.clear();
         forged_verdict_headers = forged_hits_headers = 0;
-        failure.clear();
         rcpt_verdicts.clear();
         rcpt_verdicts_dropped = 0;
         rcpts_to_delete.clear();
@@ -135,9 +144,18 @@ struct Session {
         if (!state) begin_message(g_store->current());
     }
 
+    // Why this message is to get on_error at its end, when a no-reply step failed; nullopt when none did.
+    std::optional<std::string> failed() const {
+        constexpr const char* k_unknown = "a step without reply failed";
+        if (connect_failed) return connect_failure.empty() ? k_unknown : connect_failure;
+        if (message_failed) return failure.empty() ? k_unknown : failure;
+        return std::nullopt;
+    }
+
     void end_message() {
         state.reset();
         builder.reset(0);
+        message_failed = false;
         failure.clear();
         rcpt_verdicts.clear();
         rcpt_verdicts_dropped = 0;
@@ -264,11 +282,58 @@ const char* step_name(Step step) {
     return "?";
 }
 
+// The protocol option that makes a step "no reply"; 0 for the steps that always answer.
+unsigned long no_reply_option(Step step) {
+    switch (step) {
+    case Step::connect:
+        return SMFIP_NR_CONN;
+    case Step::envfrom:
+        return SMFIP_NR_MAIL;
+    case Step::header:
+        return SMFIP_NR_HDR;
+    case Step::eoh:
+        return SMFIP_NR_EOH;
+    case Step::body:
+        return SMFIP_NR_BODY;
+    default:
+        return 0;
+    }
+}
+
+// SMFIS_NOREPLY when the MTA was told this step answers nothing, else SMFIS_CONTINUE.
+sfsistat go_on(const Session& s, Step step) {
+    return (s.no_reply & no_reply_option(step)) != 0 ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+// A test of the failure paths: PRESEND_FAULT_STEP names one step whose callbacks throw (milter.hpp).
+std::optional<Step> g_fault_step;
+
 void write_error_decision(Session* s, const Config& config, std::string_view reason);
+
+// A no-reply step failed: remembered for the message (or, at connect, the connection) and answered at its
+// end. Whatever the MTA is told now is dropped by libmilter, so nothing else would ever say it.
+void remember_failure(Session& s, Step step, std::string_view reason) noexcept {
+    if (step == Step::connect)
+        s.connect_failed = true;
+    else
+        s.message_failed = true;
+    try {
+        std::string& why = step == Step::connect ? s.connect_failure : s.failure;
+        if (why.empty()) why = std::string(step_name(step)) + ": " + std::string(reason);
+        spdlog::error("{}: internal error at {}: {}; on_error is answered at the end of the message",
+                      queue_id_of(&s), step_name(step), reason);
+    } catch (...) {
+        // the flag alone is enough for EOM to answer on_error
+    }
+}
 
 // What a callback answers when its step threw. Never throws itself.
 sfsistat fail(SMFICTX* ctx, Step step, std::string_view reason) noexcept {
     Session* s = session_of(ctx);
+    if (s && (s->no_reply & no_reply_option(step)) != 0) {
+        remember_failure(*s, step, reason);
+        return SMFIS_NOREPLY;
+    }
     try {
         const Config config = current_config(s);
         spdlog::error("{}: internal error at {}: {}; answering {}", queue_id_of(s), step_name(step), reason,
@@ -279,13 +344,6 @@ sfsistat fail(SMFICTX* ctx, Step step, std::string_view reason) noexcept {
         case Step::abort:
         case Step::close:
             return SMFIS_CONTINUE; // the answer is ignored
-        case Step::header:
-            if (s && s->header_noreply) {
-                // This answer is not sent: EOM gives it.
-                if (s->failure.empty()) s->failure = std::string(reason);
-                return SMFIS_NOREPLY;
-            }
-            break;
         case Step::eom:
             write_error_decision(s, config, reason);
             if (s) s->end_message();
@@ -302,6 +360,7 @@ sfsistat fail(SMFICTX* ctx, Step step, std::string_view reason) noexcept {
 
 template <class F> sfsistat guarded(SMFICTX* ctx, Step step, F&& body) noexcept {
     try {
+        if (g_fault_step == step) throw std::runtime_error("fault injected by PRESEND_FAULT_STEP");
         return body();
     } catch (const std::exception& e) {
         return fail(ctx, step, e.what());
@@ -589,15 +648,22 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                 "verdicts may fail and get on_error",
                 f0);
         // Steps presend never looks at, and options that save round trips. Only what the MTA offers may
-        // be asked for, or libmilter drops the connection.
+        // be asked for, or libmilter drops the connection (it offers every "no reply" option itself and
+        // answers "continue" for the milter when the MTA lacks one).
         constexpr unsigned long k_steps_dropped = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
-        constexpr unsigned long k_options = SMFIP_HDR_LEADSPC | SMFIP_NR_HDR | SMFIP_SKIP;
+        // Steps answered with nothing but "continue". Not RCPT TO (the suppression list and the volume guard
+        // refuse recipients there) nor EOM (the verdict). No SMFIP_SKIP either: a no-reply body cannot
+        // answer it, and past max_message_bytes the builder drops what the MTA still sends, so an oversize
+        // message costs the MTA a copy over the socket of what it has already received, not a round trip
+        // per chunk of every message.
+        constexpr unsigned long k_no_reply =
+            SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+        constexpr unsigned long k_options = SMFIP_HDR_LEADSPC | k_no_reply;
         *pf1 = (k_steps_dropped | k_options) & f1;
         *pf2 = 0;
         *pf3 = 0;
         s.leading_space_kept = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-        s.header_noreply = (*pf1 & SMFIP_NR_HDR) != 0;
-        s.skip_allowed = (*pf1 & SMFIP_SKIP) != 0;
+        s.no_reply = *pf1 & k_no_reply;
         s.can_delete_rcpts = (*pf0 & SMFIF_DELRCPT) != 0;
         if (*pf0 & SMFIF_SETSYMLIST) {
             // Only the macros presend reads; the MTA sends nothing else.
@@ -622,13 +688,15 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* hostaddr) {
         s.client_addr = macro(ctx, "{client_addr}");
         if (s.client_addr.empty()) s.client_addr = address_of(hostaddr);
         s.local_submission = port_of(hostaddr) == 0; // no TCP client has port 0; cleanup's emulation has
-        return SMFIS_CONTINUE;
+        return go_on(s, Step::connect);
     });
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return guarded(ctx, Step::envfrom, [&] {
         Session& s = session(ctx);
+        s.message_failed = false; // a new message; the last one's failure was answered or dropped with it
+        s.failure.clear();
         if (s.client_addr.empty()) s.client_addr = macro(ctx, "{client_addr}");
         write_unjudged_decision(s); // a MAIL FROM without RSET after a transaction that never reached DATA
         s.begin_message(g_store->current());
@@ -636,7 +704,7 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
         s.envelope.auth_user = macro(ctx, "{auth_authen}");
         s.envelope.mail_from = macro(ctx, "{mail_addr}");
         if (s.envelope.mail_from.empty() && argv) s.envelope.mail_from = strip_brackets(argv[0]);
-        return SMFIS_CONTINUE;
+        return go_on(s, Step::envfrom);
     });
 }
 
@@ -646,6 +714,11 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         s.ensure_message();
         std::string rcpt = macro(ctx, "{rcpt_addr}");
         if (rcpt.empty() && argv) rcpt = strip_brackets(argv[0]);
+        if (s.failed()) {
+            // EOM answers on_error for the whole message; a check now would only take rate tokens for it.
+            s.envelope.rcpts.push_back(std::move(rcpt));
+            return SMFIS_CONTINUE;
+        }
         if (auto done = ask_suppression_list(ctx, s, rcpt, argv ? argv[0] : nullptr)) return *done;
         // In dry-run a recipient the list would refuse takes no token either: the counts stay those of enforce.
         const bool would_be_suppressed = !s.rcpt_verdicts.empty() && s.rcpt_verdicts.back().rcpt == rcpt &&
@@ -674,7 +747,7 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
         } else if (iequals(n, k_hits_header)) {
             ++s.forged_hits_headers;
         }
-        return s.header_noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+        return go_on(s, Step::header);
     });
 }
 
@@ -684,7 +757,7 @@ sfsistat on_eoh(SMFICTX* ctx) {
         s.ensure_message();
         refresh_queue_id(ctx, s);
         s.builder.end_headers();
-        return SMFIS_CONTINUE;
+        return go_on(s, Step::eoh);
     });
 }
 
@@ -692,9 +765,9 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     return guarded(ctx, Step::body, [&] {
         Session& s = session(ctx);
         s.ensure_message();
+        // Over the cap the builder keeps nothing more; the MTA sends the rest anyway (see on_negotiate).
         s.builder.add_body(std::string_view(reinterpret_cast<const char*>(chunk), chunk ? size : 0));
-        // Over the cap the rest of the body is not looked at: spare the MTA sending it.
-        return s.builder.oversize() && s.skip_allowed ? SMFIS_SKIP : SMFIS_CONTINUE;
+        return go_on(s, Step::body);
     });
 }
 
@@ -706,7 +779,7 @@ sfsistat on_eom(SMFICTX* ctx) {
         s.ensure_message();
         s.eom_started = eom_start;
         refresh_queue_id(ctx, s);
-        if (!s.failure.empty()) throw std::runtime_error(s.failure); // a header step failed without reply
+        if (auto why = s.failed()) throw std::runtime_error(*why); // a step without reply failed
         const State& state = *s.state;
         const Config& config = state.config;
 
@@ -799,6 +872,21 @@ std::size_t milter_messages_in_flight() {
 bool milter_register(StateStore& store, DecisionLog& decisions) {
     g_store = &store;
     g_decisions = &decisions;
+    g_fault_step.reset();
+    if (const char* name = std::getenv(k_fault_step_env); name && *name) {
+        constexpr Step k_steps[] = {Step::connect, Step::envfrom, Step::envrcpt, Step::header,
+                                    Step::eoh,     Step::body,    Step::eom};
+        for (Step step : k_steps)
+            if (step_name(step) == std::string_view(name)) g_fault_step = step;
+        if (!g_fault_step) {
+            spdlog::error("{}={}: not a step (connect, MAIL FROM, RCPT TO, header, end of headers, body, end "
+                          "of message)",
+                          k_fault_step_env, name);
+            return false;
+        }
+        spdlog::warn("{}: every {} step fails, for testing; never set it in production", k_fault_step_env,
+                     name);
+    }
     static char k_name[] = "presend";
     smfiDesc desc{};
     desc.xxfi_name = k_name;

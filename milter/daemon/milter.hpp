@@ -58,8 +58,13 @@ class StateStore {
     std::shared_ptr<const State> m_state;
 };
 
+// Names a step ("connect", "MAIL FROM", "RCPT TO", "header", "end of headers", "body", "end of message")
+// whose callbacks all throw, so that tests can show what the MTA is answered when a step fails, the no-reply
+// ones included. Read once by milter_register(); unset in production.
+inline constexpr const char* k_fault_step_env = "PRESEND_FAULT_STEP";
+
 // smfi_register() with presend's callbacks. store and decisions must outlive smfi_main().
-// False when libmilter refuses the registration.
+// False when libmilter refuses the registration, or k_fault_step_env names no step.
 bool milter_register(StateStore& store, DecisionLog& decisions);
 
 // Messages between the start of EOM and their reply. The worker waits for them to finish before it exits.

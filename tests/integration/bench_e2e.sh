@@ -2,7 +2,7 @@
 # bench_e2e: contrib/bench/e2e still works. Runs (a) no milter and (b) presend in enforce mode on 100
 # messages (rspamd is never needed here) and checks the JSON report and the table rendered from it: every
 # figure is a number, presend refused the probe carrying a phrase with its bench-phrases rule, and (b)
-# accepted and delivered every compliant message of the corpus.
+# accepted and delivered every compliant message of the corpus; then (b) alone with --socket unix.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -49,3 +49,22 @@ grep -qE "^\(a\) no milter +$number +1\.00 +- +$number +[0-9]+ +$number +$number
 grep -qE "^\(b\) presend.* +$number +$number +$number +$number +[0-9]+ +$number +$number +[-+]$number +$number +[0-9]+ \([0-9]+\) +$k_count/$k_count +$k_count\$" \
     "$out/table.txt" || fail "the table has no complete row of figures for (b)"
 pass "table: a row of figures for (a) and (b)"
+
+# --socket unix: Postfix reaches presend over a unix socket in (b); the same checks on a few messages.
+k_unix_count=20
+rc=0
+timeout "$k_timeout" "$SRC_DIR/contrib/bench/e2e" --count "$k_unix_count" --only b --socket unix --json \
+    >"$out/unix.json" 2>"$out/unix.log" || rc=$?
+if [ "$rc" -ne 0 ]; then
+    tail -n 40 "$out/unix.log" "$out/unix.json" >&2
+    fail "contrib/bench/e2e --socket unix exited with status $rc"
+fi
+"$IT_PYTHON" - "$out/unix.json" "$k_unix_count" <<'PY' || fail "the --socket unix report: $(cat "$out/unix.json")"
+import json, sys
+report, count = json.load(open(sys.argv[1])), int(sys.argv[2])
+b = report["runs"][0]
+assert b["run"] == "b" and b["accepted"] == count and b["delivered"] == count, b
+assert b["probe"]["reply"].startswith("5") and "bench-phrases" in b["probe"]["hits"], b["probe"]
+assert "--socket unix" in report["command"], report["command"]
+PY
+pass "--socket unix: (b) accepted and delivered $k_unix_count of $k_unix_count over a unix socket, refused the phrase probe"

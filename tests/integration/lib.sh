@@ -318,22 +318,30 @@ pf_wait_delivered() {
 
 # ---- presend -----------------------------------------------------------------------------------------------
 
-# presend_start ARGS...: `presend serve` on PF_MILTER_PORT in the background, run from the source tree;
-# stderr (the daemon's log) to PRESEND_LOG, stdout (the decision log unless --decision-log) to PRESEND_OUT.
-# Waits until the milter port listens.
+# presend_start ARGS...: `presend serve` on PF_MILTER_PORT (or PRESEND_SOCKET, e.g. unix:/path, when set) in
+# the background, run from the source tree; stderr (the daemon's log) to PRESEND_LOG, stdout (the decision log
+# unless --decision-log) to PRESEND_OUT. Waits until the milter socket listens.
 # shellcheck disable=SC2120 # no arguments: the embedded defaults
 presend_start() {
     [ -x "$PRESEND_BIN" ] || fail "PRESEND_BIN=$PRESEND_BIN is not executable (build presend first)"
-    (cd "$SRC_DIR" && exec "$PRESEND_BIN" serve --socket "inet:$PF_MILTER_PORT@127.0.0.1" "$@") \
-        >>"$PRESEND_OUT" 2>>"$PRESEND_LOG" &
+    local socket=${PRESEND_SOCKET:-inet:$PF_MILTER_PORT@127.0.0.1}
+    (cd "$SRC_DIR" && exec "$PRESEND_BIN" serve --socket "$socket" "$@") >>"$PRESEND_OUT" 2>>"$PRESEND_LOG" &
     PRESEND_PID=$!
-    wait_until "$k_start_timeout" eval 'port_listening "$PF_MILTER_PORT" || ! alive "$PRESEND_PID"' || true
+    wait_until "$k_start_timeout" eval 'presend_listening "$socket" || ! alive "$PRESEND_PID"' || true
     if ! alive "$PRESEND_PID"; then
         wait "$PRESEND_PID" 2>/dev/null || true
         PRESEND_PID=""
         fail "presend serve $* exited during start-up"
     fi
-    port_listening "$PF_MILTER_PORT" || fail "presend did not listen on $PF_MILTER_PORT within ${k_start_timeout}s"
+    presend_listening "$socket" || fail "presend did not listen on $socket within ${k_start_timeout}s"
+}
+
+# presend_listening SOCKET: a unix socket file exists, or the inet socket's port listens.
+presend_listening() {
+    case $1 in
+    unix:*) [ -S "${1#unix:}" ] ;;
+    *) port_listening "$PF_MILTER_PORT" ;;
+    esac
 }
 
 # presend_stop: SIGTERM must end the daemon within k_stop_timeout with exit status 0.
