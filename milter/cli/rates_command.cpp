@@ -112,7 +112,7 @@ void print_text(const nlohmann::json& view) {
 
 // ---- bench ----
 
-struct BenchOptions {
+struct RatesBenchOptions {
     std::string config;
     std::string redis = "127.0.0.1:6379";
     std::size_t checks = 200000;
@@ -151,7 +151,7 @@ const std::vector<std::string>& bench_domains() {
     return domains;
 }
 
-void bench_store(const RatesConfig& config, const BenchOptions& opts) {
+void bench_store(const RatesConfig& config, const RatesBenchOptions& opts) {
     auto store = open_rate_store(config);
     RateLimiter limiter(config, store);
     std::vector<std::string> tenants, rcpts;
@@ -175,8 +175,8 @@ void bench_store(const RatesConfig& config, const BenchOptions& opts) {
                 run.max());
 }
 
-void add_bench(CLI::App& parent, int* exit_code) {
-    auto opts = std::make_shared<BenchOptions>();
+void add_rates_bench(CLI::App& parent, int* exit_code) {
+    auto opts = std::make_shared<RatesBenchOptions>();
     auto* command = parent.add_subcommand(
         "bench", "Measure rate checks per second (p50/p99) against the memory store, then Redis when it answers");
     command->add_option("--redis", opts->redis, "HOST:PORT of a Redis to measure; 'none' skips it")
@@ -222,7 +222,7 @@ void add_rates_command(CLI::App& app, int* exit_code) {
         ->capture_default_str();
     command->add_flag("--json", *json, "One JSON object instead of text");
     command->footer("Exit status: 0 shown; 2 usage, config or store error. See docs/rates.md.");
-    add_bench(*command, exit_code);
+    add_rates_bench(*command, exit_code);
     command->callback([command, config_file, json, exit_code] {
         if (!command->get_subcommands().empty()) return; // bench ran
         const Config config = load_config(*config_file);

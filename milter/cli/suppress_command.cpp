@@ -216,15 +216,15 @@ void add_list(CLI::App& parent, int* exit_code) {
     });
 }
 
-struct CheckOptions {
+struct SuppressCheckOptions {
     StoreOptions store;
     std::string tenant;
     std::string format = "text";
     std::vector<std::string> addresses;
 };
 
-void add_check(CLI::App& parent, int* exit_code) {
-    auto opts = std::make_shared<CheckOptions>();
+void add_suppress_check(CLI::App& parent, int* exit_code) {
+    auto opts = std::make_shared<SuppressCheckOptions>();
     auto* command =
         parent.add_subcommand("check", "Whether and why recipients are suppressed (exit 1: at least one is)");
     add_store_options(*command, opts->store);
@@ -369,7 +369,7 @@ void add_import(CLI::App& parent, int* exit_code) {
 
 // ---- bench -----------------------------------------------------------------------------------------------
 
-struct BenchOptions {
+struct SuppressBenchOptions {
     StoreOptions store;
     std::size_t entries = 1000000;
     std::size_t lookups = 1000000;
@@ -460,8 +460,8 @@ void run_lookups(const SuppressionStore& store, const LookupMix& mix, const std:
                     mix.expected_hits);
 }
 
-void add_bench(CLI::App& parent, int* exit_code) {
-    auto opts = std::make_shared<BenchOptions>();
+void add_suppress_bench(CLI::App& parent, int* exit_code) {
+    auto opts = std::make_shared<SuppressBenchOptions>();
     auto* command = parent.add_subcommand(
         "bench",
         "Fill a store, then measure lookups/s (hits and misses mixed). Default: a temporary SQLite file; "
@@ -536,9 +536,9 @@ void add_suppress_command(CLI::App& app, int* exit_code) {
     add_add(*command, exit_code);
     add_remove(*command, exit_code);
     add_list(*command, exit_code);
-    add_check(*command, exit_code);
+    add_suppress_check(*command, exit_code);
     add_import(*command, exit_code);
-    add_bench(*command, exit_code);
+    add_suppress_bench(*command, exit_code);
 }
 
 } // namespace presend::cli

@@ -4,6 +4,7 @@
 // this file alone: it depends on the standard library, POSIX and libcrypto only.
 #include "presend/attestation.hpp"
 
+#include "engine/ascii.hpp"
 #include "engine/file_trust.hpp"
 
 #include <openssl/core_names.h>
@@ -43,28 +44,8 @@ enum Field : std::size_t { f_v, f_t, f_l, f_b, f_d, f_iat, f_exp, f_sig, f_count
 constexpr std::array<std::string_view, f_count> k_field_names = {"v", "t",   "l",   "b",
                                                                  "d", "iat", "exp", "sig"};
 
-bool is_wsp(char c) {
-    return c == ' ' || c == '\t';
-}
-
 bool is_lower_digit(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-bool is_alnum(char c) {
-    return is_lower_digit(c) || (c >= 'A' && c <= 'Z');
-}
-
-std::string_view trim_wsp(std::string_view text) {
-    while (!text.empty() && is_wsp(text.front()))
-        text.remove_prefix(1);
-    while (!text.empty() && is_wsp(text.back()))
-        text.remove_suffix(1);
-    return text;
-}
-
-char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 // Any bytes → printable ASCII for a log line, cut at k_max_quoted. Message data is hostile.
@@ -86,7 +67,7 @@ std::string printable(std::string_view text) {
 }
 
 // "0" or digits without a leading zero, so each time has one spelling.
-std::optional<std::int64_t> parse_time(std::string_view text) {
+std::optional<std::int64_t> parse_token_time(std::string_view text) {
     if (text.empty() || text.size() > k_max_time_digits) return std::nullopt;
     if (text.size() > 1 && text.front() == '0') return std::nullopt;
     std::int64_t value = 0;
@@ -144,7 +125,7 @@ std::optional<std::vector<unsigned char>> hex_decode(std::string_view text) {
     if (text.size() % 2 != 0) return std::nullopt;
     auto nibble = [](char c) -> int {
         if (c >= '0' && c <= '9') return c - '0';
-        c = ascii_lower(c);
+        c = ascii::lower(c);
         if (c >= 'a' && c <= 'f') return c - 'a' + 10;
         return -1;
     };
@@ -220,7 +201,7 @@ bool valid_field(Field field, std::string_view value) {
         return valid_domain(value);
     case f_iat:
     case f_exp:
-        return parse_time(value).has_value();
+        return parse_token_time(value).has_value();
     default:
         return false;
     }
@@ -254,7 +235,7 @@ bool valid_tenant_id(std::string_view tenant) {
 bool valid_list_id(std::string_view list_id) {
     if (list_id.empty() || list_id.size() > k_max_list_id) return false;
     return std::all_of(list_id.begin(), list_id.end(), [](char c) {
-        return is_alnum(c) || c == '.' || c == '_' || c == ':' || c == '/' || c == '+' || c == '@' ||
+        return ascii::is_alnum(c) || c == '.' || c == '_' || c == ':' || c == '/' || c == '+' || c == '@' ||
                c == '-';
     });
 }
@@ -317,7 +298,7 @@ ParseResult parse_attestation(std::string_view header) {
                                                               std::to_string(i) + " is not printable ASCII");
         }
     }
-    header = trim_wsp(header);
+    header = ascii::trim_wsp(header);
     if (header.empty()) return parse_error(ParseErrorCode::empty, "empty value");
 
     Attestation a;
@@ -327,7 +308,7 @@ ParseResult parse_attestation(std::string_view header) {
     std::size_t position = 0;
     while (true) {
         const std::size_t semi = header.find(';', position);
-        const std::string_view item = trim_wsp(header.substr(
+        const std::string_view item = ascii::trim_wsp(header.substr(
             position, semi == std::string_view::npos ? std::string_view::npos : semi - position));
         if (item.empty())
             return parse_error(ParseErrorCode::syntax, "empty field at offset " + std::to_string(position));
@@ -379,8 +360,8 @@ ParseResult parse_attestation(std::string_view header) {
             if (field == f_l) a.list_id = value;
             if (field == f_b) a.basis = value;
             if (field == f_d) a.domain = value;
-            if (field == f_iat) a.issued_at = *parse_time(value);
-            if (field == f_exp) a.expires_at = *parse_time(value);
+            if (field == f_iat) a.issued_at = *parse_token_time(value);
+            if (field == f_exp) a.expires_at = *parse_token_time(value);
         }
         if (semi == std::string_view::npos) break;
         position = semi + 1;
@@ -473,7 +454,7 @@ AttestationResult verify_attestation(std::string_view header, const AttestationP
         result.reason = std::move(reason);
         return result;
     };
-    if (trim_wsp(header).empty()) return fail(AttestationStatus::missing, "no consent attestation");
+    if (ascii::trim_wsp(header).empty()) return fail(AttestationStatus::missing, "no consent attestation");
 
     ParseResult parsed = parse_attestation(header);
     if (!parsed) return fail(AttestationStatus::malformed, parsed.error().message);
@@ -519,7 +500,7 @@ AttestationResult verify_attestation(std::string_view header, const AttestationP
                     "token has no d= and tenant " + printable(policy.tenant) + " requires one");
     if (!a.domain.empty() && policy.sender_domain) {
         std::string from = *policy.sender_domain;
-        std::transform(from.begin(), from.end(), from.begin(), ascii_lower);
+        std::transform(from.begin(), from.end(), from.begin(), ascii::lower);
         if (from != a.domain)
             return fail(AttestationStatus::domain_mismatch, "token is for d=" + a.domain +
                                                                 ", the From domain is " +
@@ -617,7 +598,7 @@ SecretKey load_key_file(const std::filesystem::path& path) {
     std::string_view text(reinterpret_cast<const char*>(buffer), size);
     std::optional<std::vector<unsigned char>> decoded;
     auto trim_line = [](std::string_view t) {
-        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || is_wsp(t.back())))
+        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || ascii::is_wsp(t.back())))
             t.remove_suffix(1);
         return t;
     };

@@ -17,14 +17,8 @@ namespace {
 
 using yaml::fail;
 
-std::string string_value(const std::string& file, const YAML::Node& node, const char* key) {
-    auto value = yaml::as_string(node);
-    if (!value) fail(file, node, std::string(key) + ": expected a string");
-    return *value;
-}
-
 Action action_value(const std::string& file, const YAML::Node& node, const char* key) {
-    auto action = parse_action(string_value(file, node, key));
+    auto action = parse_action(yaml::string_value(file, node, key));
     if (!action)
         fail(file, node,
              std::string(key) + ": expected one of accept, tag, quarantine, tempfail, reject, discard");
@@ -47,14 +41,14 @@ Config load_config(const std::filesystem::path& path) {
                      [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
 
     if (auto n = root["socket"]) {
-        config.socket = string_value(file, n, "socket");
+        config.socket = yaml::string_value(file, n, "socket");
         if (config.socket.rfind("inet:", 0) != 0 && config.socket.rfind("unix:", 0) != 0 &&
             config.socket.rfind("local:", 0) != 0 && config.socket.rfind("inet6:", 0) != 0)
             fail(file, n, "socket: expected inet:PORT@HOST, inet6:PORT@HOST or unix:/path");
     }
     if (auto n = root["socket_mode"]) {
         // Octal as written ("0660"): YAML would read an unquoted 0660 as decimal or octal by version.
-        const auto text = string_value(file, n, "socket_mode");
+        const auto text = yaml::string_value(file, n, "socket_mode");
         const auto digits = text.find_first_not_of("01234567");
         const unsigned long mode = digits == std::string::npos && !text.empty() && text.size() <= 4
                                        ? std::stoul(text, nullptr, 8)
@@ -71,24 +65,24 @@ Config load_config(const std::filesystem::path& path) {
     for (const auto& [key, out] : names) {
         auto n = root[key];
         if (!n) continue;
-        *out = string_value(file, n, key);
+        *out = yaml::string_value(file, n, key);
         if (out->empty() || out->find_first_of(" \t:/") != std::string::npos)
             fail(file, n, std::string(key) + ": expected a user or group name");
     }
     if (auto n = root["mode"]) {
-        auto mode = parse_mode(string_value(file, n, "mode"));
+        auto mode = parse_mode(yaml::string_value(file, n, "mode"));
         if (!mode) fail(file, n, "mode: expected enforce or dry-run");
         config.mode = *mode;
     }
     if (auto n = root["rules_dir"]) {
-        std::filesystem::path dir = string_value(file, n, "rules_dir");
+        std::filesystem::path dir = yaml::string_value(file, n, "rules_dir");
         config.rules_dir = dir.is_relative() ? path.parent_path() / dir : dir;
     }
     if (auto n = root["cache_dir"]) {
-        std::filesystem::path dir = string_value(file, n, "cache_dir");
+        std::filesystem::path dir = yaml::string_value(file, n, "cache_dir");
         config.cache_dir = dir.empty() || dir.is_absolute() ? dir : path.parent_path() / dir;
     }
-    if (auto n = root["decision_log"]) config.decision_log = string_value(file, n, "decision_log");
+    if (auto n = root["decision_log"]) config.decision_log = yaml::string_value(file, n, "decision_log");
     if (auto n = root["on_error"]) {
         config.on_error = action_value(file, n, "on_error");
         if (config.on_error != Action::tempfail && config.on_error != Action::accept &&
@@ -107,7 +101,7 @@ Config load_config(const std::filesystem::path& path) {
             fail(file, key, message);
         });
         if (auto n = log["level"]) {
-            config.log_level = string_value(file, n, "level");
+            config.log_level = yaml::string_value(file, n, "level");
             static const std::vector<std::string_view> levels{"trace", "debug", "info", "warn", "error"};
             bool ok = false;
             for (auto l : levels)
@@ -115,7 +109,7 @@ Config load_config(const std::filesystem::path& path) {
             if (!ok) fail(file, n, "level: expected trace, debug, info, warn or error");
         }
         if (auto n = log["target"]) {
-            config.log_target = string_value(file, n, "target");
+            config.log_target = yaml::string_value(file, n, "target");
             if (config.log_target != "stderr" && config.log_target != "syslog")
                 fail(file, n, "target: expected stderr or syslog");
         }

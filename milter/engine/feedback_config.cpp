@@ -24,14 +24,8 @@ constexpr double k_max_recover_factor = 10;          // more is a jump, not a re
 constexpr std::size_t k_max_signatures = 200;        // each is a regex tried on every deferral
 constexpr std::size_t k_max_name_chars = 64;         // names are metric labels
 
-std::string string_value(const std::string& file, const YAML::Node& node, const char* key) {
-    auto value = yaml::as_string(node);
-    if (!value) fail(file, node, std::string(key) + ": expected a string");
-    return *value;
-}
-
 std::chrono::seconds duration_value(const std::string& file, const YAML::Node& node, const char* key) {
-    const auto value = parse_duration(string_value(file, node, key));
+    const auto value = parse_duration(yaml::string_value(file, node, key));
     if (!value || *value > k_max_span_s)
         fail(file, node, std::string(key) + ": expected a duration from 1s to 7d, such as 90s, 10m or 2h");
     return std::chrono::seconds(*value);
@@ -49,7 +43,7 @@ std::vector<std::string> lower_list(const std::string& file, const YAML::Node& n
     if (!node.IsSequence()) fail(file, node, std::string(key) + ": expected a list");
     std::vector<std::string> out;
     for (const auto& item : node) {
-        auto value = string_value(file, item, key);
+        auto value = yaml::string_value(file, item, key);
         std::transform(value.begin(), value.end(), value.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         if (!value.empty() && value.front() == '@') value.erase(0, 1);
@@ -84,7 +78,7 @@ std::vector<ThrottleSignature> signatures_value(const std::string& file, const Y
         if (!item.IsMap()) fail(file, item, "signatures: expected {name: ..., regex: ...}");
         yaml::check_keys(item, {"name", "regex"}, report);
         if (!item["name"] || !item["regex"]) fail(file, item, "signatures: each needs a name and a regex");
-        ThrottleSignature s{string_value(file, item["name"], "name"), string_value(file, item["regex"], "regex")};
+        ThrottleSignature s{yaml::string_value(file, item["name"], "name"), yaml::string_value(file, item["regex"], "regex")};
         if (!valid_name(s.name))
             fail(file, item["name"], "name: expected 1 to 64 of A-Z a-z 0-9 . _ -");
         for (const auto& other : out)
@@ -106,7 +100,7 @@ std::vector<DestinationGroup> groups_value(const std::string& file, const YAML::
     std::vector<DestinationGroup> out;
     for (const auto& kv : node) {
         DestinationGroup group;
-        group.name = string_value(file, kv.first, "groups");
+        group.name = yaml::string_value(file, kv.first, "groups");
         if (!valid_name(group.name)) fail(file, kv.first, "groups: a name is 1 to 64 of A-Z a-z 0-9 . _ -");
         const YAML::Node& value = kv.second;
         if (value.IsSequence()) {
@@ -133,7 +127,7 @@ FeedbackConfig parse_feedback_config(const YAML::Node& node, const std::string& 
                          "signatures", "default_signatures", "groups"});
     BackoffSettings& b = config.backoff;
     if (auto n = node["log"]) {
-        std::filesystem::path path = string_value(file, n, "log");
+        std::filesystem::path path = yaml::string_value(file, n, "log");
         config.log = path.empty() || path.is_absolute() ? path.string()
                                                         : (std::filesystem::path(file).parent_path() / path).string();
     }

@@ -1,6 +1,7 @@
 // header_checks: see header_checks.hpp. Deliberately strict where receivers are strict (Gmail and
 // Yahoo ignore a List-Unsubscribe without angle brackets) and lenient where they are lenient.
 #include "engine/header_checks.hpp"
+#include "engine/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,14 +10,6 @@
 namespace presend {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-        s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-        s.remove_suffix(1);
-    return s;
-}
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
@@ -107,14 +100,14 @@ bool parse_single_mailbox(std::string_view raw, Mailbox& out, std::string& reaso
     std::string_view name;
     if (open != std::string::npos) {
         const auto close = value.find('>', open);
-        address = trim(std::string_view(value).substr(open + 1, close - open - 1));
-        name = trim(std::string_view(value).substr(0, open));
-        if (!trim(std::string_view(value).substr(close + 1)).empty()) {
+        address = ascii::trim_space(std::string_view(value).substr(open + 1, close - open - 1));
+        name = ascii::trim_space(std::string_view(value).substr(0, open));
+        if (!ascii::trim_space(std::string_view(value).substr(close + 1)).empty()) {
             reason = "text after the address";
             return false;
         }
     } else {
-        address = trim(value);
+        address = ascii::trim_space(value);
     }
     if (address.empty()) {
         reason = "no address";
@@ -125,7 +118,7 @@ bool parse_single_mailbox(std::string_view raw, Mailbox& out, std::string& reaso
         return false;
     }
     if (name.size() >= 2 && name.front() == '"' && name.back() == '"')
-        name = trim(name.substr(1, name.size() - 2));
+        name = ascii::trim_space(name.substr(1, name.size() - 2));
     out.display_name = std::string(name);
     out.address = std::string(address);
     return true;
@@ -136,7 +129,7 @@ std::vector<std::string> list_unsubscribe_uris(std::string_view raw, std::string
     const std::string value = strip_comments(raw);
     std::string_view rest = value;
     while (true) {
-        rest = trim(rest);
+        rest = ascii::trim_space(rest);
         if (rest.empty()) break;
         if (rest.front() != '<') {
             reason = "URIs must be in angle brackets (RFC 2369)";
@@ -151,7 +144,7 @@ std::vector<std::string> list_unsubscribe_uris(std::string_view raw, std::string
         for (char c : rest.substr(1, close - 1))
             if (!std::isspace(static_cast<unsigned char>(c))) uri.push_back(c); // folding may split a URI
         uris.push_back(uri);
-        rest = trim(rest.substr(close + 1));
+        rest = ascii::trim_space(rest.substr(close + 1));
         if (rest.empty()) break;
         if (rest.front() != ',') {
             reason = "URIs must be separated by commas";
@@ -189,7 +182,7 @@ std::string check_list_unsubscribe_post(const ParsedMessage& message) {
     const auto count = message.header_count("List-Unsubscribe-Post");
     if (count == 0) return {}; // absence is header_absent's job
     if (count > 1) return "appears " + std::to_string(count) + " times";
-    const auto value = trim(message.header("List-Unsubscribe-Post")->raw_value);
+    const auto value = ascii::trim_space(message.header("List-Unsubscribe-Post")->raw_value);
     if (value != "List-Unsubscribe=One-Click")
         return "value is '" + std::string(value) + "', not 'List-Unsubscribe=One-Click'";
     // RFC 8058 section 3.1: the one-click POST goes to an HTTPS URI of List-Unsubscribe.
@@ -222,7 +215,7 @@ std::string check_message_id(const ParsedMessage& message) {
     const auto count = message.header_count("Message-ID");
     if (count == 0) return {}; // absence is header_absent's job
     if (count > 1) return "appears " + std::to_string(count) + " times";
-    const auto value = trim(message.header("Message-ID")->raw_value);
+    const auto value = ascii::trim_space(message.header("Message-ID")->raw_value);
     const auto at = value.find('@');
     if (value.size() < 5 || value.front() != '<' || value.back() != '>' || at == std::string_view::npos ||
         at == 1 || at + 2 >= value.size() || value.find_first_of(" \t<>", 1) != value.size() - 1)
@@ -261,7 +254,7 @@ std::string lower_ascii(std::string_view s) {
 // The host of a URL, or of link text that reads like one ("www.acme.com", "https://acme.com/x",
 // "acme.com"); empty when the text is not a URL or domain (e.g. "Click here").
 std::string host_of(std::string_view text, bool text_is_link_text) {
-    text = trim(text);
+    text = ascii::trim_space(text);
     auto scheme = text.find("://");
     if (scheme != std::string_view::npos) {
         text.remove_prefix(scheme + 3);

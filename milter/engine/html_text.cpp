@@ -2,6 +2,7 @@
 // a bounded stack of open elements, enough of HTML's tree building to know what is hidden and where blocks
 // end, and writes to a TextSink, which folds whitespace. No DOM: memory is the output plus the stack.
 #include "engine/html_text.hpp"
+#include "engine/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -18,17 +19,11 @@ namespace {
 // Tag names are compared by their first bytes only; no HTML element name is longer.
 constexpr std::size_t k_max_tag_name = 15;
 
-constexpr char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
-}
 constexpr bool is_html_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 constexpr bool is_printable_ascii(unsigned char c) {
     return c > 0x20 && c < 0x80;
-}
-constexpr bool is_alpha(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -313,7 +308,7 @@ TagName make_tag_name(std::string_view raw) {
     TagName name;
     name.size = std::min(raw.size(), k_max_tag_name);
     for (std::size_t i = 0; i < name.size; ++i)
-        name.bytes[i] = ascii_lower(raw[i]);
+        name.bytes[i] = ascii::lower(raw[i]);
     name.traits = s_table.find(name.view());
     return name;
 }
@@ -396,8 +391,8 @@ class HtmlScanner {
     bool starts_markup(std::size_t pos) const {
         if (m_html[pos] != '<' || pos + 1 >= m_html.size()) return false;
         const char c = m_html[pos + 1];
-        if (is_alpha(c) || c == '!' || c == '?') return true;
-        return c == '/' && pos + 2 < m_html.size() && is_alpha(m_html[pos + 2]);
+        if (ascii::is_alpha(c) || c == '!' || c == '?') return true;
+        return c == '/' && pos + 2 < m_html.size() && ascii::is_alpha(m_html[pos + 2]);
     }
 
     std::size_t name_length(std::size_t begin) const {
@@ -446,7 +441,7 @@ class HtmlScanner {
             const std::string_view name = m_raw_name.view();
             bool match = m_html.size() - name_begin >= name.size();
             for (std::size_t i = 0; match && i < name.size(); ++i) {
-                match = ascii_lower(m_html[name_begin + i]) == name[i];
+                match = ascii::lower(m_html[name_begin + i]) == name[i];
             }
             const std::size_t after = name_begin + name.size();
             if (match && (after == m_html.size() || is_html_space(m_html[after]) || m_html[after] == '>' ||
@@ -510,7 +505,7 @@ template <typename F> void for_each_attribute(std::string_view attrs, F&& f) {
 bool is_name(std::string_view attr, std::string_view name) {
     if (attr.size() != name.size()) return false;
     for (std::size_t i = 0; i < attr.size(); ++i) {
-        if (ascii_lower(attr[i]) != name[i]) return false;
+        if (ascii::lower(attr[i]) != name[i]) return false;
     }
     return true;
 }
@@ -523,14 +518,14 @@ bool declares(std::string_view style, std::size_t colon, std::string_view name, 
         if (i == 0) return false;
         const char c = style[--i];
         if (is_html_space(c)) continue;
-        if (ascii_lower(c) != name[--k]) return false;
+        if (ascii::lower(c) != name[--k]) return false;
     }
     i = colon + 1;
     for (std::size_t k = 0; k < value.size();) {
         if (i == style.size()) return false;
         const char c = style[i++];
         if (is_html_space(c)) continue;
-        if (ascii_lower(c) != value[k++]) return false;
+        if (ascii::lower(c) != value[k++]) return false;
     }
     return true;
 }
@@ -563,7 +558,7 @@ ElementAttributes read_attributes(std::string_view attrs, bool want_href) {
     ElementAttributes out;
     bool seen_style = false;
     for_each_attribute(attrs, [&](std::string_view name, std::string_view value) {
-        switch (ascii_lower(name.front())) {
+        switch (ascii::lower(name.front())) {
         case 'h':
             if (is_name(name, "hidden")) {
                 out.hidden = true;
@@ -679,10 +674,6 @@ const NamedReference* find_reference(std::string_view name) {
     return it != end && it->name == name ? it : nullptr;
 }
 
-constexpr bool is_alnum(char c) {
-    return is_alpha(c) || (c >= '0' && c <= '9');
-}
-
 // At in[i], just after '&': appends the character and returns where the reference ends, or returns i when
 // there is none (the '&' is literal).
 std::size_t decode_reference(std::string_view in, std::size_t i, bool in_attribute, std::string& out) {
@@ -708,7 +699,7 @@ std::size_t decode_reference(std::string_view in, std::size_t i, bool in_attribu
         return (j < in.size() && in[j] == ';') ? j + 1 : j;
     }
     std::size_t j = i;
-    while (j < in.size() && j - i < k_max_reference_name && is_alnum(in[j]))
+    while (j < in.size() && j - i < k_max_reference_name && ascii::is_alnum(in[j]))
         ++j;
     if (j == i) return i;
     if (j < in.size() && in[j] == ';') {
@@ -722,7 +713,7 @@ std::size_t decode_reference(std::string_view in, std::size_t i, bool in_attribu
         const NamedReference* r = find_reference(in.substr(i, len));
         if (r == nullptr || r->cp >= k_legacy_limit) continue;
         const std::size_t after = i + len;
-        if (in_attribute && after < in.size() && (is_alnum(in[after]) || in[after] == '=')) return i;
+        if (in_attribute && after < in.size() && (ascii::is_alnum(in[after]) || in[after] == '=')) return i;
         append_code_point(out, r->cp);
         return after;
     }

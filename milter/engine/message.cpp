@@ -1,21 +1,18 @@
 // message: header look-ups on a ParsedMessage. Called by the rules for every header condition, so no
 // allocation: names compare ASCII case-insensitively in place (header names are ASCII by RFC 5322).
 #include "presend/message.hpp"
+#include "engine/ascii.hpp"
 
 namespace presend {
 
 namespace {
-
-constexpr char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
-}
 
 } // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+        if (ascii::lower(a[i]) != ascii::lower(b[i])) return false;
     }
     return true;
 }

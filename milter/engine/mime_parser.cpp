@@ -6,6 +6,7 @@
 #include "presend/engine.hpp"
 #include "presend/cpu_clock.hpp"
 
+#include "engine/ascii.hpp"
 #include "engine/gmime_view_stream.hpp"
 #include "engine/html_text.hpp"
 
@@ -69,13 +70,6 @@ template <typename T, typename U> T* as(U* object) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // UTF-8 and charsets. Invalid UTF-8 never reaches the rules: bad sequences become U+FFFD.
-
-constexpr char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-constexpr bool is_wsp(char c) {
-    return c == ' ' || c == '\t';
-}
 
 constexpr std::string_view k_replacement = "\xEF\xBF\xBD";
 
@@ -197,10 +191,10 @@ struct Charset {
 // Mail charset labels → how to decode them. Supersets where mailers are known to mislabel: gb2312 text is
 // GBK, ks_c_5601 is Windows-949, Shift_JIS is Windows-31J.
 Charset classify_charset(std::string_view label) {
-    while (!label.empty() && (is_wsp(label.front()) || label.front() == '"' || label.front() == '\'')) {
+    while (!label.empty() && (ascii::is_wsp(label.front()) || label.front() == '"' || label.front() == '\'')) {
         label.remove_prefix(1);
     }
-    while (!label.empty() && (is_wsp(label.back()) || label.back() == '"' || label.back() == '\'')) {
+    while (!label.empty() && (ascii::is_wsp(label.back()) || label.back() == '"' || label.back() == '\'')) {
         label.remove_suffix(1);
     }
     if (label.empty()) return {CharsetKind::Unlabelled, {}};
@@ -208,7 +202,7 @@ Charset classify_charset(std::string_view label) {
     std::string key;
     key.reserve(label.size());
     for (const char c : label) {
-        const char l = ascii_lower(c);
+        const char l = ascii::lower(c);
         const bool ok = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '-' || l == '_' ||
                         l == '.' || l == ':' || l == '+' || l == '(' || l == ')';
         if (!ok) return {CharsetKind::Unknown, {}}; // no '/': iconv would read "//" as a conversion flag
@@ -608,7 +602,7 @@ bool parse_encoded_word(std::string_view in, std::size_t start, std::size_t& unc
                         EncodedWord& word) {
     std::size_t p = start + 2;
     const std::size_t charset_begin = p;
-    while (p < in.size() && in[p] != '?' && !is_wsp(in[p]) && p - charset_begin <= k_max_charset_name)
+    while (p < in.size() && in[p] != '?' && !ascii::is_wsp(in[p]) && p - charset_begin <= k_max_charset_name)
         ++p;
     if (p >= in.size() || in[p] != '?' || p == charset_begin) return false;
     std::string_view charset = in.substr(charset_begin, p - charset_begin);
@@ -616,14 +610,14 @@ bool parse_encoded_word(std::string_view in, std::size_t start, std::size_t& unc
         charset = charset.substr(0, star);
     if (charset.empty()) return false;
     if (p + 2 >= in.size() || in[p + 2] != '?') return false;
-    const char encoding = static_cast<char>(ascii_lower(in[p + 1]));
+    const char encoding = static_cast<char>(ascii::lower(in[p + 1]));
     if (encoding != 'b' && encoding != 'q') return false;
     const std::size_t payload_begin = p + 3;
     if (payload_begin < unclosed_from) return false;
     std::size_t q = payload_begin;
-    while (q < in.size() && !is_wsp(in[q]) && !(in[q] == '?' && q + 1 < in.size() && in[q + 1] == '='))
+    while (q < in.size() && !ascii::is_wsp(in[q]) && !(in[q] == '?' && q + 1 < in.size() && in[q + 1] == '='))
         ++q;
-    if (q >= in.size() || is_wsp(in[q])) {
+    if (q >= in.size() || ascii::is_wsp(in[q])) {
         unclosed_from = q;
         return false;
     }
@@ -685,7 +679,7 @@ bool decode_header_value(std::string_view in, std::string& out) {
             continue;
         }
         const std::string_view between = in.substr(plain_begin, start - plain_begin);
-        const bool only_space = std::all_of(between.begin(), between.end(), is_wsp);
+        const bool only_space = std::all_of(between.begin(), between.end(), ascii::is_wsp);
         if (!(after_word && only_space)) {
             flush();
             append_unlabelled(out, between);
@@ -748,7 +742,7 @@ void find_urls(std::string_view text, std::vector<Link>& links) {
             if (c < s.name.size()) continue;
             bool match = true;
             for (std::size_t i = 0; i < s.name.size() && match; ++i) {
-                match = ascii_lower(text[c - s.name.size() + i]) == s.name[i];
+                match = ascii::lower(text[c - s.name.size() + i]) == s.name[i];
             }
             if (match) {
                 scheme = &s;
@@ -824,14 +818,14 @@ std::string_view sniff_meta_charset(std::string_view html) {
     for (std::size_t i = 0; i + k_key.size() <= head.size(); ++i) {
         bool match = true;
         for (std::size_t j = 0; j < k_key.size() && match; ++j)
-            match = ascii_lower(head[i + j]) == k_key[j];
+            match = ascii::lower(head[i + j]) == k_key[j];
         if (!match) continue;
         std::size_t b = i + k_key.size();
-        while (b < head.size() && (head[b] == '"' || head[b] == '\'' || is_wsp(head[b])))
+        while (b < head.size() && (head[b] == '"' || head[b] == '\'' || ascii::is_wsp(head[b])))
             ++b;
         std::size_t e = b;
         while (e < head.size() && head[e] != '"' && head[e] != '\'' && head[e] != ';' && head[e] != '>' &&
-               head[e] != '/' && !is_wsp(head[e])) {
+               head[e] != '/' && !ascii::is_wsp(head[e])) {
             ++e;
         }
         return head.substr(b, e - b);
@@ -840,7 +834,7 @@ std::string_view sniff_meta_charset(std::string_view html) {
 }
 
 bool is_blank(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return is_wsp(c) || c == '\r' || c == '\n'; });
+    return std::all_of(s.begin(), s.end(), [](char c) { return ascii::is_wsp(c) || c == '\r' || c == '\n'; });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1168,7 +1162,7 @@ class MessageWalker {
         append_sanitized_utf8(s, type != nullptr ? type : "application");
         s.push_back('/');
         append_sanitized_utf8(s, subtype != nullptr ? subtype : "octet-stream");
-        std::transform(s.begin(), s.end(), s.begin(), ascii_lower);
+        std::transform(s.begin(), s.end(), s.begin(), ascii::lower);
         return s;
     }
 

@@ -1,6 +1,7 @@
 // rates: destination groups, the limits a recipient needs and the decision. See presend/rates.hpp. The store
 // does the counting (rates_memory.cpp, rates_redis.cpp); this file only says which buckets, of what shape.
 #include "presend/rates.hpp"
+#include "engine/ascii.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -17,10 +18,6 @@ namespace {
 constexpr std::int64_t k_warmup_slack_ms = 3600000;
 // A limit's bucket is dropped this long after it would be full again: full and absent are the same.
 constexpr std::int64_t k_limit_slack_ms = 1000;
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 std::string day_text(std::chrono::sys_days day) {
     const std::chrono::year_month_day ymd{day};
@@ -46,7 +43,7 @@ std::string_view DestinationGroups::group_of(std::string_view domain) const {
         domain.remove_suffix(1);
     if (domain.empty() || domain.size() >= sizeof buf) return k_other_group;
     for (std::size_t i = 0; i < domain.size(); ++i)
-        buf[i] = lower(domain[i]);
+        buf[i] = ascii::lower(domain[i]);
     const std::string_view name(buf, domain.size());
     if (auto it = m_exact.find(name); it != m_exact.end()) return it->second;
     // The longest suffix first: walk the dots from the left.
@@ -130,7 +127,7 @@ std::string recipient_domain(std::string_view rcpt) {
     if (at == std::string_view::npos) return {};
     std::string domain(rcpt.substr(at + 1));
     for (char& c : domain)
-        c = lower(c);
+        c = ascii::lower(c);
     while (!domain.empty() && domain.back() == '.')
         domain.pop_back();
     return domain;

@@ -20,7 +20,7 @@ namespace presend::detail {
 
 namespace {
 
-constexpr std::string_view k_key_prefix = "presend:rate:";
+constexpr std::string_view k_rate_key_prefix = "presend:rate:";
 
 // KEYS[i]: bucket i. ARGV[1]: now (unix ms); then per bucket: refill per ms, burst, TTL in ms.
 // Returns {index of the first bucket without a token (0-based; #KEYS when all were taken), tokens left...}.
@@ -93,7 +93,7 @@ class RedisRateStore final : public RateStore {
         std::vector<std::string> args{"EVALSHA", m_sha, std::to_string(specs.size())};
         args.reserve(3 + specs.size() * 4 + 1);
         for (const auto& spec : specs)
-            args.push_back(std::string(k_key_prefix) + spec.key);
+            args.push_back(std::string(k_rate_key_prefix) + spec.key);
         args.push_back(std::to_string(now_ms));
         for (const auto& spec : specs) {
             args.push_back(ms_text(spec.rate_per_ms));
@@ -124,7 +124,7 @@ class RedisRateStore final : public RateStore {
     // path.
     std::vector<BucketState> buckets(std::int64_t now_ms) const override {
         RedisClient::Lease lease(m_client);
-        const auto keys = lease.scan(std::string(k_key_prefix) + "*", 0);
+        const auto keys = lease.scan(std::string(k_rate_key_prefix) + "*", 0);
 
         std::vector<std::vector<std::string>> commands;
         for (const auto& key : keys)
@@ -138,7 +138,7 @@ class RedisRateStore final : public RateStore {
                        rate = number(r->element[3]);
             if (!t || !ts || !b || !rate) continue; // expired since the SCAN, or not ours
             BucketState state;
-            state.key = keys[i].substr(k_key_prefix.size());
+            state.key = keys[i].substr(k_rate_key_prefix.size());
             state.burst = *b;
             state.rate_per_ms = *rate;
             state.updated_ms = static_cast<std::int64_t>(*ts);

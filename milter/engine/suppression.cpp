@@ -2,6 +2,7 @@
 // the order find() tries keys in, and the factory. The stores themselves only read and write.
 #include "presend/suppression.hpp"
 
+#include "engine/ascii.hpp"
 #include "engine/suppression_backends.hpp"
 
 #include <algorithm>
@@ -12,33 +13,17 @@ namespace presend {
 
 namespace {
 
-bool is_blank(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && is_blank(text.front()))
-        text.remove_prefix(1);
-    while (!text.empty() && is_blank(text.back()))
-        text.remove_suffix(1);
-    return text;
-}
-
 // "<...>" → "...", once: RCPT TO arguments and log fields carry the brackets, people often do not.
 std::string_view strip_brackets(std::string_view text) {
-    text = trim(text);
+    text = ascii::trim_space(text);
     if (text.size() >= 2 && text.front() == '<' && text.back() == '>')
-        text = trim(text.substr(1, text.size() - 2));
+        text = ascii::trim_space(text.substr(1, text.size() - 2));
     return text;
-}
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 std::string lowered(std::string_view text) {
     std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(), lower);
+    std::transform(out.begin(), out.end(), out.begin(), ascii::lower);
     return out;
 }
 
@@ -87,7 +72,7 @@ std::string_view to_string(SuppressionReason reason) {
 }
 
 std::optional<SuppressionReason> parse_suppression_reason(std::string_view text) {
-    std::string word = lowered(trim(text));
+    std::string word = lowered(ascii::trim_space(text));
     std::replace(word.begin(), word.end(), '-', '_');
     for (auto reason : {SuppressionReason::hard_bounce, SuppressionReason::complaint,
                         SuppressionReason::unsubscribe, SuppressionReason::manual})

@@ -1,6 +1,7 @@
 // suppression_import: see suppression_import.hpp.
 #include "engine/suppression_import.hpp"
 #include "engine/civil_time.hpp"
+#include "engine/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -14,14 +15,6 @@ namespace presend {
 
 namespace {
 
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
-        text.remove_suffix(1);
-    return text;
-}
-
 bool all_digits(std::string_view text) {
     return !text.empty() &&
            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -33,7 +26,6 @@ template <class Int> std::optional<Int> to_int(std::string_view text) {
     if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
     return value;
 }
-
 
 // "2025-01-31T10:00:00[.frac](Z|+01:00|-0500)" or "2025-01-31"; the length read is stored in *used.
 std::optional<std::int64_t> parse_iso(std::string_view text, std::size_t* used) {
@@ -88,7 +80,7 @@ std::optional<std::int64_t> parse_bsd_time(std::string_view text, std::int64_t n
     if (text.size() < 15 || text[3] != ' ' || text[9] != ':' || text[12] != ':') return std::nullopt;
     const auto month = std::find(months.begin(), months.end(), text.substr(0, 3));
     if (month == months.end()) return std::nullopt;
-    const auto day = to_int<int>(trim(text.substr(4, 2)));
+    const auto day = to_int<int>(ascii::trim_space(text.substr(4, 2)));
     const auto h = to_int<int>(text.substr(7, 2));
     const auto mi = to_int<int>(text.substr(10, 2));
     const auto s = to_int<int>(text.substr(13, 2));
@@ -145,12 +137,12 @@ std::optional<std::vector<std::string>> split_csv(std::string_view line) {
     }
     if (quoted) return std::nullopt;
     for (auto& f : fields)
-        f = std::string(trim(f));
+        f = std::string(ascii::trim_space(f));
     return fields;
 }
 
 bool skip_line(std::string_view line) {
-    line = trim(line);
+    line = ascii::trim_space(line);
     return line.empty() || line.front() == '#';
 }
 
@@ -176,7 +168,7 @@ constexpr std::array<std::string_view, 6> k_column_names{"address", "reason",  "
 } // namespace
 
 std::optional<std::int64_t> parse_duration(std::string_view text) {
-    text = trim(text);
+    text = ascii::trim_space(text);
     if (text.empty()) return std::nullopt;
     std::int64_t scale = 1;
     switch (text.back()) {
@@ -210,7 +202,7 @@ std::optional<std::int64_t> parse_duration(std::string_view text) {
 }
 
 std::optional<std::int64_t> parse_time(std::string_view text) {
-    text = trim(text);
+    text = ascii::trim_space(text);
     if (all_digits(text) && text.size() <= 12) return to_int<std::int64_t>(text);
     std::size_t used = 0;
     auto value = parse_iso(text, &used);
@@ -276,7 +268,7 @@ ImportResult parse_postfix_log(std::istream& in, const ImportDefaults& defaults,
         if (const auto note = line.find(": sender non-delivery notification: ");
             note != std::string_view::npos) {
             if (notices.size() < k_max_tracked_notices)
-                notices.insert(std::string(trim(line.substr(note + 36))));
+                notices.insert(std::string(ascii::trim_space(line.substr(note + 36))));
         }
         if (line.size() > 9 && line.substr(line.size() - 9) == ": removed") {
             const auto start = line.rfind(' ', line.size() - 10);

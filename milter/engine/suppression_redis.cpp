@@ -14,14 +14,14 @@ namespace presend::detail {
 
 namespace {
 
-constexpr std::string_view k_key_prefix = "presend:sup:";
+constexpr std::string_view k_suppression_key_prefix = "presend:sup:";
 // add_batch pipelines this many GETs, then the SETs they call for: bounded memory, few round trips.
 constexpr std::size_t k_pipeline_chunk = 1000;
 
 std::string entry_key(std::string_view scope, std::string_view key) {
     std::string out;
-    out.reserve(k_key_prefix.size() + scope.size() + 1 + key.size());
-    out.append(k_key_prefix).append(scope).append(1, ':').append(key);
+    out.reserve(k_suppression_key_prefix.size() + scope.size() + 1 + key.size());
+    out.append(k_suppression_key_prefix).append(scope).append(1, ':').append(key);
     return out;
 }
 
@@ -35,7 +35,7 @@ std::string entry_value(const SuppressionEntry& entry) {
 // A value someone else wrote under our prefix still suppresses: a list errs towards not mailing.
 SuppressionEntry parse_entry(std::string_view redis_key, std::string_view value) {
     SuppressionEntry entry;
-    auto rest = redis_key.substr(k_key_prefix.size());
+    auto rest = redis_key.substr(k_suppression_key_prefix.size());
     const auto colon = rest.find(':'); // scopes never contain ':' (valid_suppression_scope)
     entry.scope = std::string(rest.substr(0, colon));
     entry.address_or_domain =
@@ -153,7 +153,7 @@ class RedisStore final : public SuppressionStore {
                                           std::int64_t now) const override {
         Lease lease(m_client);
         const auto keys =
-            lease.scan(scope ? entry_key(*scope, "*") : std::string(k_key_prefix) + "*", limit);
+            lease.scan(scope ? entry_key(*scope, "*") : std::string(k_suppression_key_prefix) + "*", limit);
         std::vector<SuppressionEntry> out;
         for (std::size_t begin = 0; begin < keys.size(); begin += k_pipeline_chunk) {
             std::vector<std::string> mget{"MGET"};
@@ -179,7 +179,7 @@ class RedisStore final : public SuppressionStore {
     // A walk of the whole keyspace (SCAN): for the CLI and the benchmark, not for the mail path.
     std::size_t do_count(std::int64_t) const override {
         Lease lease(m_client);
-        return lease.scan(std::string(k_key_prefix) + "*", 0).size();
+        return lease.scan(std::string(k_suppression_key_prefix) + "*", 0).size();
     }
 
   private:

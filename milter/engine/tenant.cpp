@@ -1,6 +1,7 @@
 // tenant: which tenant a message belongs to (select_tenant), and the address and domain matching its
 // selectors use. See presend/tenant.hpp. Pure functions; called once per message.
 #include "presend/tenant.hpp"
+#include "engine/ascii.hpp"
 
 #include "presend/config.hpp"
 
@@ -13,14 +14,6 @@
 namespace presend {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
 
 // inet_pton into range.bytes; false when text is neither family.
 bool parse_address(std::string_view text, AddressRange& range) {
@@ -122,7 +115,7 @@ const Tenant* select_tenant(const std::vector<Tenant>& tenants, const Envelope& 
         for (const auto& pattern : s.mail_from_domains)
             if (domain_matches(sender_domain, pattern)) return &tenant;
         if (s.header && headers && headers->header_count(s.header->name) == 1 &&
-            trim(headers->header(s.header->name)->raw_value) == s.header->value)
+            ascii::trim_wsp(headers->header(s.header->name)->raw_value) == s.header->value)
             return &tenant;
     }
     return nullptr;

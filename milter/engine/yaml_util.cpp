@@ -80,6 +80,12 @@ void fail(const std::string& file, const YAML::Node& node, const std::string& me
                       message);
 }
 
+std::string string_value(const std::string& file, const YAML::Node& node, std::string_view key) {
+    auto value = as_string(node);
+    if (!value) fail(file, node, std::string(key) + ": expected a string");
+    return *value;
+}
+
 std::string nonempty_string(const std::string& file, const YAML::Node& node, std::string_view key) {
     auto value = as_string(node);
     if (!value || value->empty()) fail(file, node, std::string(key) + ": expected a non-empty string");

@@ -54,6 +54,7 @@ YAML::Node load_config_section(const std::string& file, const std::string& key);
 [[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& message);
 
 // Typed values of a config key that fail() with "KEY: expected ..." when the value does not fit.
+std::string string_value(const std::string& file, const YAML::Node& node, std::string_view key);
 std::string nonempty_string(const std::string& file, const YAML::Node& node, std::string_view key);
 long long bounded_integer(const std::string& file, const YAML::Node& node, std::string_view key, long long min,
                           long long max);

@@ -46,6 +46,14 @@ inline ParsedMessage message_with(std::initializer_list<std::pair<std::string, s
     return m;
 }
 
+inline bool has_fact(const ParsedMessage& m, std::string_view fact) {
+    return m.facts.count(std::string(fact)) > 0;
+}
+
+inline bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
 // Every diagnostic of a load, one per line, as lint prints them.
 inline std::string all_diagnostics(const LoadResult& result) {
     std::string out;

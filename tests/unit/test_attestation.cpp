@@ -1,6 +1,7 @@
 // test_attestation: consent attestation tokens: the grammar of docs/attestation.md, signatures pinned
 // against `openssl dgst -mac HMAC`, every verification status, and the key file rules.
 #include "presend/attestation.hpp"
+#include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,6 +20,7 @@ using presend::Attestation;
 using presend::AttestationPolicy;
 using presend::AttestationStatus;
 using presend::ParseErrorCode;
+using presend::test::TempDir;
 
 namespace {
 
@@ -49,10 +51,10 @@ Attestation sample(std::string domain = "acme.example") {
     return a;
 }
 
-struct Fixture {
+struct TokenFixture {
     std::vector<unsigned char> key = test_key();
     AttestationPolicy policy;
-    Fixture() {
+    TokenFixture() {
         policy.tenant = "acme";
         policy.keys = {key};
         policy.now = k_iat + 100;
@@ -81,25 +83,12 @@ std::string replace_field(const std::string& token, const std::string& name, con
     return token.substr(0, from) + value + (end == std::string::npos ? "" : token.substr(end));
 }
 
-// A fresh directory under /tmp, removed with its contents at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "presend-attest-XXXXXX").string();
-        REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& content, mode_t mode) const {
-        const fs::path file = path / name;
-        std::ofstream(file, std::ios::binary) << content;
-        REQUIRE(::chmod(file.c_str(), mode) == 0);
-        return file;
-    }
-};
+// The fixture's file, then the mode a key file test needs.
+fs::path write_with_mode(const TempDir& dir, const std::string& name, const std::string& content, mode_t mode) {
+    const fs::path file = dir.write(name, content);
+    REQUIRE(::chmod(file.c_str(), mode) == 0);
+    return file;
+}
 
 std::string key_text(const std::vector<unsigned char>& key) {
     return std::string(key.begin(), key.end());
@@ -148,7 +137,7 @@ TEST_CASE("HMAC-SHA256 signatures match openssl dgst (known answers)") {
 }
 
 TEST_CASE("a signed token parses back to the fields it was made from") {
-    const Fixture fx;
+    const TokenFixture fx;
     for (const std::string domain : {"acme.example", ""}) {
         const auto parsed = presend::parse_attestation(fx.token(sample(domain)));
         REQUIRE(parsed);
@@ -164,7 +153,7 @@ TEST_CASE("a signed token parses back to the fields it was made from") {
 }
 
 TEST_CASE("a valid token verifies, and the result carries the parsed token") {
-    const Fixture fx;
+    const TokenFixture fx;
     const auto result = fx.verify(fx.token());
     CHECK(result.status == AttestationStatus::ok);
     CHECK(result.ok());
@@ -176,7 +165,7 @@ TEST_CASE("a valid token verifies, and the result carries the parsed token") {
 }
 
 TEST_CASE("whitespace around fields is not part of the token") {
-    const Fixture fx;
+    const TokenFixture fx;
     const std::string sig = field_value(fx.token(), "sig");
     const std::string base =
         "t=acme;l=newsletter-2024;b=double-opt-in;d=acme.example;iat=1714564800;exp=1717156800";
@@ -188,7 +177,7 @@ TEST_CASE("whitespace around fields is not part of the token") {
 }
 
 TEST_CASE("an absent or blank header is missing") {
-    const Fixture fx;
+    const TokenFixture fx;
     for (const std::string value : {"", " ", "\t  "}) {
         const auto result = fx.verify(value);
         CHECK(result.status == AttestationStatus::missing);
@@ -198,7 +187,7 @@ TEST_CASE("an absent or blank header is missing") {
 }
 
 TEST_CASE("malformed tokens are named by what is wrong with them") {
-    const Fixture fx;
+    const TokenFixture fx;
     const std::string good = fx.token();
     const std::string sig = field_value(good, "sig");
     struct Case {
@@ -297,7 +286,7 @@ TEST_CASE("the longest valid token fits the length limit and one header line") {
 }
 
 TEST_CASE("one changed character in any field breaks the signature") {
-    Fixture fx;
+    TokenFixture fx;
     const std::string good = fx.token();
     struct Change {
         std::string field;
@@ -332,7 +321,7 @@ TEST_CASE("one changed character in any field breaks the signature") {
 }
 
 TEST_CASE("a token signed with another key does not verify; during a rotation either key does") {
-    Fixture fx;
+    TokenFixture fx;
     const std::string foreign = presend::sign_attestation(sample(), other_key());
     const auto result = fx.verify(foreign);
     CHECK(result.status == AttestationStatus::bad_signature);
@@ -351,7 +340,7 @@ TEST_CASE("a token signed with another key does not verify; during a rotation ei
 }
 
 TEST_CASE("a token is valid from iat (less the skew) until just before exp") {
-    Fixture fx;
+    TokenFixture fx;
     const std::string token = fx.token();
     fx.policy.now = k_exp - 1;
     CHECK(fx.verify(token).ok());
@@ -385,7 +374,7 @@ TEST_CASE("a token is valid from iat (less the skew) until just before exp") {
 }
 
 TEST_CASE("without a given time the system clock judges") {
-    Fixture fx;
+    TokenFixture fx;
     fx.policy.now.reset();
     CHECK(fx.verify(fx.token()).status == AttestationStatus::expired); // May 2024 is over
     Attestation fresh = sample();
@@ -395,7 +384,7 @@ TEST_CASE("without a given time the system clock judges") {
 }
 
 TEST_CASE("a token of another tenant is a tenant mismatch") {
-    Fixture fx;
+    TokenFixture fx;
     fx.policy.tenant = "globex";
     const auto result = fx.verify(fx.token());
     CHECK(result.status == AttestationStatus::tenant_mismatch);
@@ -404,7 +393,7 @@ TEST_CASE("a token of another tenant is a tenant mismatch") {
 }
 
 TEST_CASE("a basis the tenant is not allowed fails; any well-formed basis can be allowed") {
-    Fixture fx;
+    TokenFixture fx;
     const std::string token = fx.token();
     fx.policy.allowed_bases = {"verified", "existing-customer"};
     auto result = fx.verify(token);
@@ -424,7 +413,7 @@ TEST_CASE("a basis the tenant is not allowed fails; any well-formed basis can be
 }
 
 TEST_CASE("d= binds a token to the From domain") {
-    Fixture fx;
+    TokenFixture fx;
     const std::string bound = fx.token();
     fx.policy.sender_domain = "ACME.Example";
     CHECK(fx.verify(bound).ok());
@@ -453,7 +442,7 @@ TEST_CASE("d= binds a token to the From domain") {
 }
 
 TEST_CASE("claims are judged only once the signature holds") {
-    Fixture fx;
+    TokenFixture fx;
     Attestation a = sample();
     a.basis = "opt-in";
     const std::string forged = presend::sign_attestation(a, other_key());
@@ -527,32 +516,32 @@ TEST_CASE("rule ids of the statuses") {
 TEST_CASE("key files: raw, base64: and hex: forms") {
     const TempDir dir;
     const auto key = test_key();
-    const auto raw = presend::load_key_file(dir.write("raw.key", key_text(key), 0600));
+    const auto raw = presend::load_key_file(write_with_mode(dir, "raw.key", key_text(key), 0600));
     CHECK(std::vector<unsigned char>(raw.bytes().begin(), raw.bytes().end()) == key);
 
     const auto b64 = presend::load_key_file(
-        dir.write("b64.key", "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 0640));
+        write_with_mode(dir, "b64.key", "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 0640));
     CHECK(std::vector<unsigned char>(b64.bytes().begin(), b64.bytes().end()) == key);
 
-    const auto hex = presend::load_key_file(dir.write(
+    const auto hex = presend::load_key_file(write_with_mode(dir, 
         "hex.key", "hex:000102030405060708090A0B0C0D0E0F101112131415161718191a1b1c1d1e1f\r\n", 0400));
     CHECK(std::vector<unsigned char>(hex.bytes().begin(), hex.bytes().end()) == key);
 
     // A raw key is every byte of the file, a trailing newline included.
-    CHECK(presend::load_key_file(dir.write("nl.key", key_text(key) + "\n", 0600)).size() == 33);
+    CHECK(presend::load_key_file(write_with_mode(dir, "nl.key", key_text(key) + "\n", 0600)).size() == 33);
 }
 
 TEST_CASE("key files others can read or change are refused") {
     const TempDir dir;
     const std::string key = key_text(test_key());
-    CHECK(load_error(dir.write("world-readable.key", key, 0644))
+    CHECK(load_error(write_with_mode(dir, "world-readable.key", key, 0644))
               .find("readable or writable by other users (mode 0644)") != std::string::npos);
-    CHECK(load_error(dir.write("world-writable.key", key, 0602)).find("(mode 0602)") != std::string::npos);
-    CHECK(load_error(dir.write("group-writable.key", key, 0660)).find("writable by its group (mode 0660)") !=
+    CHECK(load_error(write_with_mode(dir, "world-writable.key", key, 0602)).find("(mode 0602)") != std::string::npos);
+    CHECK(load_error(write_with_mode(dir, "group-writable.key", key, 0660)).find("writable by its group (mode 0660)") !=
           std::string::npos);
-    CHECK(load_error(dir.write("ok.key", key, 0640)).empty());
+    CHECK(load_error(write_with_mode(dir, "ok.key", key, 0640)).empty());
 
-    const fs::path foreign = dir.write("foreign.key", key, 0600);
+    const fs::path foreign = write_with_mode(dir, "foreign.key", key, 0600);
     if (::geteuid() == 0) {
         REQUIRE(::chown(foreign.c_str(), 65534, 65534) == 0);
         const std::string why = load_error(foreign);
@@ -565,30 +554,30 @@ TEST_CASE("key files others can read or change are refused") {
 TEST_CASE("short, oversized, unreadable and non-file keys are refused without showing the key") {
     const TempDir dir;
     const std::string short_b64 = "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==";
-    std::string why = load_error(dir.write("short.key", short_b64, 0600));
+    std::string why = load_error(write_with_mode(dir, "short.key", short_b64, 0600));
     CHECK(why.find("the key is 31 bytes; at least 32 are needed") != std::string::npos);
     CHECK(why.find("AAECAwQF") == std::string::npos);
     CHECK(
-        load_error(dir.write("bad-b64.key", "base64:not base64!", 0600)).find("not standard padded base64") !=
+        load_error(write_with_mode(dir, "bad-b64.key", "base64:not base64!", 0600)).find("not standard padded base64") !=
         std::string::npos);
-    CHECK(load_error(dir.write("bad-hex.key", "hex:0g", 0600)).find("not an even number of hex digits") !=
+    CHECK(load_error(write_with_mode(dir, "bad-hex.key", "hex:0g", 0600)).find("not an even number of hex digits") !=
           std::string::npos);
-    CHECK(load_error(dir.write("empty.key", "", 0600)).find("the key is 0 bytes") != std::string::npos);
-    CHECK(load_error(dir.write("big.key", std::string(5000, 'k'), 0600)).find("larger than 4096 bytes") !=
+    CHECK(load_error(write_with_mode(dir, "empty.key", "", 0600)).find("the key is 0 bytes") != std::string::npos);
+    CHECK(load_error(write_with_mode(dir, "big.key", std::string(5000, 'k'), 0600)).find("larger than 4096 bytes") !=
           std::string::npos);
-    CHECK(load_error(dir.path / "absent.key").find("No such file or directory") != std::string::npos);
-    fs::create_directory(dir.path / "subdir");
-    ::chmod((dir.path / "subdir").c_str(), 0700);
-    CHECK(load_error(dir.path / "subdir").find("not a regular file") != std::string::npos);
-    REQUIRE(::mkfifo((dir.path / "fifo").c_str(), 0600) == 0); // must be refused, not block on open
-    CHECK(load_error(dir.path / "fifo").find("not a regular file") != std::string::npos);
-    why = load_error(dir.path / "absent.key");
-    CHECK(why.rfind("key file " + (dir.path / "absent.key").string() + ": ", 0) == 0);
+    CHECK(load_error(dir.path() / "absent.key").find("No such file or directory") != std::string::npos);
+    fs::create_directory(dir.path() / "subdir");
+    ::chmod((dir.path() / "subdir").c_str(), 0700);
+    CHECK(load_error(dir.path() / "subdir").find("not a regular file") != std::string::npos);
+    REQUIRE(::mkfifo((dir.path() / "fifo").c_str(), 0600) == 0); // must be refused, not block on open
+    CHECK(load_error(dir.path() / "fifo").find("not a regular file") != std::string::npos);
+    why = load_error(dir.path() / "absent.key");
+    CHECK(why.rfind("key file " + (dir.path() / "absent.key").string() + ": ", 0) == 0);
 }
 
 TEST_CASE("a loaded key signs and verifies like the bytes it holds") {
     const TempDir dir;
-    const auto key = presend::load_key_file(dir.write("k", key_text(test_key()), 0600));
+    const auto key = presend::load_key_file(write_with_mode(dir, "k", key_text(test_key()), 0600));
     AttestationPolicy policy;
     policy.tenant = "acme";
     policy.keys = {key.bytes()};
@@ -604,7 +593,7 @@ TEST_CASE("a loaded key signs and verifies like the bytes it holds") {
 TEST_CASE("no failure reason carries the signature, the expected signature or the key") {
     // The reason goes to the decision log, the daemon's log and `presend attest verify`: a signature
     // there would let anyone who reads logs replay or study tokens, a key would let them mint them.
-    Fixture fx;
+    TokenFixture fx;
     const std::string good = fx.token();
     const std::string sig = field_value(good, "sig");
     // What a correct signature for a tampered token would be: never echoed as "expected ...".
@@ -617,13 +606,13 @@ TEST_CASE("no failure reason carries the signature, the expected signature or th
         key_hex += digits[byte >> 4];
         key_hex += digits[byte & 0xf];
     }
-    Fixture expired;
+    TokenFixture expired;
     expired.policy.now = k_exp + 10;
-    Fixture other_tenant;
+    TokenFixture other_tenant;
     other_tenant.policy.tenant = "globex";
-    Fixture narrow;
+    TokenFixture narrow;
     narrow.policy.allowed_bases = {"verified"};
-    Fixture other_domain;
+    TokenFixture other_domain;
     other_domain.policy.sender_domain = "globex.example";
 
     const std::vector<std::pair<AttestationStatus, presend::AttestationResult>> failures{

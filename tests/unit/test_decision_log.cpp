@@ -1,6 +1,7 @@
 // test_decision_log: the JSON record of a decision in both modes, and the log file it goes to
 // (whole lines under concurrent writers, reopen after logrotate's rename).
 #include "presend/decision_log.hpp"
+#include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,22 +18,9 @@ using presend::Action;
 using presend::DecisionLog;
 using presend::Mode;
 using presend::Verdict;
+using presend::test::TempDir;
 
 namespace {
-
-// A fresh directory under /tmp, removed with its contents at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "presend-test-XXXXXX").string();
-        REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::vector<std::string> read_lines(const fs::path& file) {
     std::ifstream in(file);
@@ -163,7 +151,7 @@ TEST_CASE("the time is RFC 3339 UTC with milliseconds") {
 
 TEST_CASE("a detail that is not UTF-8 is still written as one valid JSON line") {
     TempDir dir;
-    const auto file = dir.path / "decisions.log";
+    const auto file = dir.path() / "decisions.log";
     DecisionLog log(file.string());
     Verdict verdict = sample_verdict(Mode::enforce);
     verdict.hits[0].detail = std::string("caf\xe9 \xff\xfe", 7);
@@ -175,7 +163,7 @@ TEST_CASE("a detail that is not UTF-8 is still written as one valid JSON line") 
 
 TEST_CASE("lines from many threads never interleave", "[concurrency]") {
     TempDir dir;
-    const auto file = dir.path / "decisions.log";
+    const auto file = dir.path() / "decisions.log";
     DecisionLog log(file.string());
     constexpr int k_threads = 8;
     constexpr int k_lines = 200;
@@ -204,8 +192,8 @@ TEST_CASE("lines from many threads never interleave", "[concurrency]") {
 
 TEST_CASE("reopen after logrotate's rename writes to a new file") {
     TempDir dir;
-    const auto file = dir.path / "decisions.log";
-    const auto rotated = dir.path / "decisions.log.1";
+    const auto file = dir.path() / "decisions.log";
+    const auto rotated = dir.path() / "decisions.log.1";
     DecisionLog log(file.string());
     log.write({{"n", 1}});
     fs::rename(file, rotated);
@@ -222,9 +210,9 @@ TEST_CASE("reopen after logrotate's rename writes to a new file") {
 
 TEST_CASE("a reopen that cannot open keeps the old file") {
     TempDir dir;
-    const auto file = dir.path / "decisions.log";
+    const auto file = dir.path() / "decisions.log";
     DecisionLog log(file.string());
-    CHECK_FALSE(log.reopen((dir.path / "missing-dir" / "x.log").string()));
+    CHECK_FALSE(log.reopen((dir.path() / "missing-dir" / "x.log").string()));
     CHECK(log.path() == file.string());
     CHECK(log.write({{"n", 1}}));
     CHECK(read_lines(file).size() == 1);

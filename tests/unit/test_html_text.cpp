@@ -1,6 +1,7 @@
 // Tests for html_to_text(): what counts as visible, how text is folded, which links come out, which end
 // tags close what, and that hostile nesting costs linear time and bounded memory.
 #include "engine/html_text.hpp"
+#include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -9,12 +10,9 @@
 
 using presend::html_to_text;
 using presend::HtmlText;
+using presend::test::contains;
 
 namespace {
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 std::string repeat(const std::string& s, int n) {
     std::string out;

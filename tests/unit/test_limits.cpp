@@ -11,13 +11,10 @@
 #include <chrono>
 
 using namespace presend;
+using presend::test::has_fact;
 using presend::test::TempDir;
 
 namespace {
-
-bool has_fact(const ParsedMessage& m, std::string_view fact) {
-    return m.facts.count(std::string(fact)) > 0;
-}
 
 bool noted(const Verdict& v, std::string_view note) {
     return std::find(v.notes.begin(), v.notes.end(), note) != v.notes.end();

@@ -1,6 +1,7 @@
 // Tests for parse_message(): each fixture in tests/fixtures/mime/ with its decoded text, headers, links,
 // attachments and facts; limits and hostile input are built here. The fixtures are small hand-made messages.
 #include "presend/engine.hpp"
+#include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +16,8 @@
 using presend::Limits;
 using presend::parse_message;
 using presend::ParsedMessage;
+using presend::test::contains;
+using presend::test::has_fact;
 
 namespace {
 
@@ -33,14 +36,6 @@ std::string header_value(const ParsedMessage& m, std::string_view name) {
     const presend::Header* h = m.header(name);
     REQUIRE(h != nullptr);
     return h->value;
-}
-
-bool has_fact(const ParsedMessage& m, const std::string& fact) {
-    return m.facts.count(fact) > 0;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
 }
 
 // Strict UTF-8 check, written independently of the parser's.

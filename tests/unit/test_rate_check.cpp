@@ -18,7 +18,7 @@ using presend::test::TempDir;
 
 namespace {
 
-const RateClock::time_point k_t0 = std::chrono::sys_days(std::chrono::year(2026) / 11 / 27) + 10h;
+const RateClock::time_point k_start = std::chrono::sys_days(std::chrono::year(2026) / 11 / 27) + 10h;
 
 RatesConfig rates(const TempDir& dir, const std::string& section) {
     auto config = load_config(dir.write("presend.yaml", "tenants:\n"
@@ -39,8 +39,8 @@ TEST_CASE("enforce: past a limit 451 4.7.1 names the tenant, the group and the r
     auto handle = std::make_shared<RateStoreHandle>(config);
     RateCheck check(config, handle);
     for (int i = 0; i < 60; ++i)
-        CHECK_FALSE(check.check("a@outlook.com", "acme", Mode::enforce, k_t0).verdict);
-    const auto refused = check.check("<b@hotmail.com>", "acme", Mode::enforce, k_t0);
+        CHECK_FALSE(check.check("a@outlook.com", "acme", Mode::enforce, k_start).verdict);
+    const auto refused = check.check("<b@hotmail.com>", "acme", Mode::enforce, k_start);
     REQUIRE(refused.verdict);
     CHECK(refused.verdict->check == RcptVerdict::Check::rates);
     CHECK(refused.verdict->action == Action::tempfail);
@@ -52,7 +52,7 @@ TEST_CASE("enforce: past a limit 451 4.7.1 names the tenant, the group and the r
     CHECK(refused.text == "<b@hotmail.com>: sending rate for acme to microsoft exceeded (60/minute), try again later");
 
     SECTION("dry-run accepts and records would_tempfail") {
-        const auto recorded = check.check("c@outlook.com", "acme", Mode::dry_run, k_t0);
+        const auto recorded = check.check("c@outlook.com", "acme", Mode::dry_run, k_start);
         REQUIRE(recorded.verdict);
         CHECK(recorded.verdict->action == Action::accept);
         CHECK(recorded.verdict->would_action == Action::tempfail);
@@ -60,8 +60,8 @@ TEST_CASE("enforce: past a limit 451 4.7.1 names the tenant, the group and the r
     }
     SECTION("a reload keeps the counts: a new RateCheck over the same handle") {
         RateCheck reloaded(config, handle);
-        CHECK(reloaded.check("c@outlook.com", "acme", Mode::enforce, k_t0).verdict);
-        CHECK_FALSE(reloaded.check("c@outlook.com", "acme", Mode::enforce, k_t0 + 1s).verdict);
+        CHECK(reloaded.check("c@outlook.com", "acme", Mode::enforce, k_start).verdict);
+        CHECK_FALSE(reloaded.check("c@outlook.com", "acme", Mode::enforce, k_start + 1s).verdict);
     }
 }
 
@@ -85,19 +85,19 @@ TEST_CASE("a Redis that is down: on_error in enforce, accept in dry-run, recorde
                                  ", timeout_ms: 100}\n  limits:\n    - {group: google, rate: 5}\n");
     auto handle = std::make_shared<RateStoreHandle>(config);
     RateCheck check(config, handle);
-    const auto tempfail = check.check("x@gmail.com", "", Mode::enforce, k_t0);
+    const auto tempfail = check.check("x@gmail.com", "", Mode::enforce, k_start);
     REQUIRE(tempfail.verdict);
     CHECK(tempfail.verdict->action == Action::tempfail);
     CHECK_FALSE(tempfail.verdict->store_error.empty());
     CHECK(std::string(tempfail.xcode) == "4.3.0");
     CHECK(tempfail.text == "<x@gmail.com>: sending rate check unavailable, try again later");
-    const auto dry = check.check("x@gmail.com", "", Mode::dry_run, k_t0);
+    const auto dry = check.check("x@gmail.com", "", Mode::dry_run, k_start);
     REQUIRE(dry.verdict);
     CHECK(dry.verdict->action == Action::accept);
 
     config.on_store_error = Action::accept;
     RateCheck accepting(config, handle);
-    const auto accepted = accepting.check("x@gmail.com", "", Mode::enforce, k_t0);
+    const auto accepted = accepting.check("x@gmail.com", "", Mode::enforce, k_start);
     REQUIRE(accepted.verdict);
     CHECK(accepted.verdict->action == Action::accept);
 }
@@ -110,8 +110,8 @@ TEST_CASE("the state file holds the buckets in use and the back-off factors, and
         return group == "microsoft" ? 0.5 : 1.0;
     });
     for (int i = 0; i < 3; ++i)
-        check.check("x@outlook.com", "acme", Mode::enforce, k_t0);
-    REQUIRE(handle->write_state(k_t0));
+        check.check("x@outlook.com", "acme", Mode::enforce, k_start);
+    REQUIRE(handle->write_state(k_start));
     const auto state = read_rates_state(dir.path() / "rates.state");
     REQUIRE(state["buckets"].size() == 1);
     const auto& bucket = state["buckets"][0];

@@ -3,6 +3,7 @@
 // (decisions.jsonl.1) and an enforce afternoon (decisions.jsonl, 2026-11-27), 29 decisions in all.
 // The numbers asserted here were counted from the fixtures by hand and by an independent script.
 #include "engine/report.hpp"
+#include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 
 namespace fs = std::filesystem;
 using namespace presend::report;
+using presend::test::TempDir;
 
 namespace {
 
@@ -22,19 +24,6 @@ const std::string k_dir = PRESEND_FIXTURES_DIR "/decisions/";
 const std::string k_day1_gz = k_dir + "decisions.jsonl.2.gz";
 const std::string k_morning = k_dir + "decisions.jsonl.1";
 const std::string k_afternoon = k_dir + "decisions.jsonl";
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "presend-report-XXXXXX").string();
-        REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 Report aggregate(const std::vector<std::string>& files, Options options = {}) {
     Aggregator aggregator(options);
@@ -261,7 +250,7 @@ TEST_CASE("a gzip'd rotated log reads like a plain one") {
     SECTION("a gzip file cut short keeps the lines before the cut and records the error") {
         TempDir tmp;
         const std::string gz = slurp(k_day1_gz);
-        const std::string cut = (tmp.path / "cut.jsonl.gz").string();
+        const std::string cut = (tmp.path() / "cut.jsonl.gz").string();
         std::ofstream(cut, std::ios::binary) << gz.substr(0, gz.size() - 20);
         const Report partial = aggregate({cut});
         REQUIRE(partial.read_errors.size() == 1);
@@ -311,7 +300,7 @@ TEST_CASE("malformed lines are counted and located, never fatal") {
     }
     SECTION("a line past the length limit, and a last line without its newline") {
         TempDir tmp;
-        const std::string path = (tmp.path / "odd.jsonl").string();
+        const std::string path = (tmp.path() / "odd.jsonl").string();
         {
             std::ofstream out(path, std::ios::binary);
             out << std::string(3 << 20, 'x') << "\n";
@@ -473,7 +462,7 @@ TEST_CASE("HTML report: one self-contained page, everything from the log escaped
 
 TEST_CASE("an empty log gives an empty report, not an error") {
     TempDir tmp;
-    const std::string path = (tmp.path / "empty.jsonl").string();
+    const std::string path = (tmp.path() / "empty.jsonl").string();
     std::ofstream(path).close();
     const Report r = aggregate({path});
     CHECK(r.messages == 0);
@@ -483,7 +472,7 @@ TEST_CASE("an empty log gives an empty report, not an error") {
     CHECK(render_text(r).find("no messages") != std::string::npos);
     CHECK(nlohmann::json::parse(render_json(r))["range"]["first"].is_null());
     CHECK(render_html(r).find("</html>") != std::string::npos);
-    CHECK_THROWS_WITH(aggregate({(tmp.path / "absent.jsonl").string()}), Catch::Contains("absent.jsonl"));
+    CHECK_THROWS_WITH(aggregate({(tmp.path() / "absent.jsonl").string()}), Catch::Contains("absent.jsonl"));
 }
 
 TEST_CASE("suppressed recipients: refused, would be refused, and store errors, in every format") {

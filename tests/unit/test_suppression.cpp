@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // One store under test with whatever it needs alive.
-struct Fixture {
+struct SuppressionFixture {
     std::string kind;
     TempDir dir;
     std::unique_ptr<RedisServer> redis;
@@ -42,8 +42,8 @@ struct Fixture {
     std::unique_ptr<SuppressionStore> store;
 };
 
-std::unique_ptr<Fixture> make_fixture(const std::string& kind) {
-    auto f = std::make_unique<Fixture>();
+std::unique_ptr<SuppressionFixture> make_fixture(const std::string& kind) {
+    auto f = std::make_unique<SuppressionFixture>();
     f->kind = kind;
     if (kind == "redis") {
         if (!RedisServer::available()) {
