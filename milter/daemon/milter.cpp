@@ -51,6 +51,8 @@ constexpr const char* k_suppressed_reply = "Recipient suppressed";
 
 StateStore* g_store = nullptr;
 DecisionLog* g_decisions = nullptr;
+// Whether the MTA reaches presend over a unix socket, where the early steps answer nothing (on_negotiate).
+bool g_local_socket = false;
 std::atomic<std::size_t> g_in_flight{0};
 
 // Counts a message in g_in_flight for as long as its EOM runs.
@@ -650,16 +652,22 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         // Steps presend never looks at, and options that save round trips. Only what the MTA offers may
         // be asked for, or libmilter drops the connection (it offers every "no reply" option itself and
         // answers "continue" for the milter when the MTA lacks one).
-        constexpr unsigned long k_steps_dropped = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+        // Over TCP the DATA step stays (libmilter answers it "continue"): see below.
+        const unsigned long steps_dropped =
+            SMFIP_NOHELO | SMFIP_NOUNKNOWN | (g_local_socket ? SMFIP_NODATA : 0);
         // Steps answered with nothing but "continue". Not RCPT TO (the suppression list and the volume guard
         // refuse recipients there) nor EOM (the verdict). No SMFIP_SKIP either: a no-reply body cannot
         // answer it, and past max_message_bytes the builder drops what the MTA still sends, so an oversize
         // message costs the MTA a copy over the socket of what it has already received, not a round trip
         // per chunk of every message.
+        // Only over a unix socket: over TCP the MTA's back-to-back small writes meet Nagle's algorithm on
+        // its side and the delayed ACK (40 ms at least on Linux) on ours, and most messages would wait
+        // 40 ms at end of DATA (docs/bench-e2e.md). A reply at every step, DATA included, keeps TCP turning
+        // over: the MTA never writes twice without reading.
         constexpr unsigned long k_no_reply =
             SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
-        constexpr unsigned long k_options = SMFIP_HDR_LEADSPC | k_no_reply;
-        *pf1 = (k_steps_dropped | k_options) & f1;
+        const unsigned long options = SMFIP_HDR_LEADSPC | (g_local_socket ? k_no_reply : 0);
+        *pf1 = (steps_dropped | options) & f1;
         *pf2 = 0;
         *pf3 = 0;
         s.leading_space_kept = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
@@ -872,6 +880,8 @@ std::size_t milter_messages_in_flight() {
 bool milter_register(StateStore& store, DecisionLog& decisions) {
     g_store = &store;
     g_decisions = &decisions;
+    const std::string& socket = store.current()->config.socket;
+    g_local_socket = socket.rfind("unix:", 0) == 0 || socket.rfind("local:", 0) == 0;
     g_fault_step.reset();
     if (const char* name = std::getenv(k_fault_step_env); name && *name) {
         constexpr Step k_steps[] = {Step::connect, Step::envfrom, Step::envrcpt, Step::header,

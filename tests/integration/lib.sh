@@ -386,6 +386,30 @@ send_mail() {
     LAST_QID=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' "$LAST_SWAKS_LOG" | tail -n 1)
 }
 
+# The Postfix master's pid, from its pid file.
+pf_master_pid() { awk '{ print $1; exit }' "$IT_WORKDIR/spool/pid/master.pid"; }
+
+# none_alive "PID PID...": none of them is still running (an empty list: true).
+none_alive() {
+    local pid
+    for pid in $1; do alive "$pid" && return 1; done
+    return 0
+}
+
+# pf_milter SPEC: the milter Postfix hands every message to ("" for none). SIGHUP is what `postfix reload`
+# sends the master after its checks (2-3 s on a busy box). smtpd processes started before it keep the old
+# milter until they exit, a second or two later when idle: a new session must not meet one of them. The
+# probes that follow show which filter answers.
+pf_milter() {
+    local master old
+    master=$(pf_master_pid)
+    old=$(ps -o pid=,comm= --ppid "$master" | awk '$2 == "smtpd" { print $1 }')
+    postconf -c "$PF_CONF" -e "smtpd_milters=$1" "non_smtpd_milters=$1"
+    kill -HUP "$master" || fail "could not signal the Postfix master to reload"
+    wait_until "$k_stop_timeout" none_alive "$old" ||
+        fail "Postfix's smtpd processes did not exit within ${k_stop_timeout}s of a reload"
+}
+
 # send_local FILE.eml: submission through Postfix's sendmail (pickup → cleanup → non_smtpd_milters).
 send_local() {
     local file=$1
