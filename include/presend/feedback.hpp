@@ -163,12 +163,13 @@ std::string format_factor(double factor);
 // (5 throttle events, signature microsoft-ip-reputation, since 2026-11-27T10:04:50.000Z); sample: ...".
 std::string describe(const BackoffChange& change);
 
-// One group's state, for the report of replay and for tests.
+// One group's state, for the report of replay, `presend rates` (through the state file) and tests.
 struct GroupBackoff {
     std::string group;
     double factor = 1.0;
     std::size_t step = 0; // index into the curve of the last step down
     BackoffReason why;
+    SystemTime next_recovery{}; // when the factor next grows, if no throttle event comes first
 };
 
 // Per group: a sliding window of throttle events, the back-off step, the hold and the recovery.

@@ -164,12 +164,19 @@ std::shared_ptr<RateStore> open_rate_store(const RatesConfig& config);
 // this MTA (the Postfix log feedback supplies it). Values outside are clamped (see RateLimiter).
 using BackoffProvider = std::function<double(std::string_view group, RateClock::time_point now)>;
 
-// A back-off in force, as `presend rates` shows it: the group, its factor, since when, and why.
+// A back-off in force, as `presend rates` shows it: the group, its factor, since when, and why (the
+// feedback module's Backoff::snapshot(), daemon/rate_check.cpp).
 struct BackoffEntry {
     std::string group;
     double factor = 1.0;
     RateClock::time_point since{};
-    std::string reason;
+    std::string signature;  // of the throttle event that completed the last burst
+    std::size_t events = 0; // throttle events in the window when it did
+    std::size_t step = 0;   // 1-based step of the curve reached
+    std::size_t steps = 0;  // steps in the curve
+    RateClock::time_point last_event{};
+    RateClock::time_point next_recovery{}; // when the factor next grows, if no throttle event comes first
+    std::string sample;                    // that event's log line, recipient local parts masked
 };
 
 // What happened to one recipient.

@@ -143,6 +143,7 @@ std::shared_ptr<const State> with_rates(std::shared_ptr<const State> state, cons
 std::shared_ptr<const State> with_feedback(std::shared_ptr<const State> state, const FeedbackFollower& feedback) {
     auto next = std::make_shared<State>(*state);
     next->backoff = feedback.backoff();
+    if (next->rates) next->rates->handle()->set_backoff(next->backoff); // for the state file: who and why
     if (next->rates && next->backoff) {
         std::shared_ptr<const Backoff> backoff = next->backoff;
         next->rates = std::make_shared<RateCheck>(

@@ -51,29 +51,23 @@ RateStoreHandle::~RateStoreHandle() {
     if (m_writer.joinable()) m_writer.join();
 }
 
-BackoffProvider RateStoreHandle::recording(BackoffProvider provider) {
-    if (!provider) return provider;
-    return [this, provider = std::move(provider)](std::string_view group, RateClock::time_point now) {
-        const double factor = provider(group, now);
-        const bool slowed = factor == factor && factor < 1.0;
-        std::lock_guard lock(m_backoff_mutex);
-        const auto it = m_backoff.find(group);
-        if (!slowed) {
-            if (it != m_backoff.end()) m_backoff.erase(it);
-        } else if (it == m_backoff.end()) {
-            m_backoff.emplace(std::string(group), BackoffEntry{std::string(group), factor, now, "feedback"});
-        } else {
-            it->second.factor = factor;
-        }
-        return factor;
-    };
+void RateStoreHandle::set_backoff(std::shared_ptr<const Backoff> backoff) {
+    std::lock_guard lock(m_backoff_mutex);
+    m_backoff = std::move(backoff);
 }
 
-std::vector<BackoffEntry> RateStoreHandle::backoff() const {
-    std::lock_guard lock(m_backoff_mutex);
+std::vector<BackoffEntry> RateStoreHandle::backoff(RateClock::time_point now) const {
+    std::shared_ptr<const Backoff> current;
+    {
+        std::lock_guard lock(m_backoff_mutex);
+        current = m_backoff;
+    }
     std::vector<BackoffEntry> out;
-    for (const auto& [group, entry] : m_backoff)
-        out.push_back(entry);
+    if (!current) return out;
+    const auto steps = current->settings().curve.size();
+    for (const auto& g : current->snapshot(now))
+        out.push_back({g.group, g.factor, g.why.since, g.why.signature, g.why.events, g.step + 1, steps,
+                       g.why.last_event, g.next_recovery, g.why.sample});
     return out;
 }
 
@@ -81,7 +75,8 @@ bool RateStoreHandle::write_state(RateClock::time_point now) {
     if (!m_store) return false;
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     try {
-        write_rates_state(m_config.state_file, rates_state_json(m_store->buckets(now_ms), backoff(), m_describe, now));
+        write_rates_state(m_config.state_file,
+                          rates_state_json(m_store->buckets(now_ms), backoff(now), m_describe, now));
         if (m_write_failing) spdlog::info("rates: state file {} written again", m_config.state_file.string());
         m_write_failing = false;
         return true;
@@ -98,10 +93,16 @@ void RateStoreHandle::writer_loop() {
     while (!m_stop) {
         m_wake.wait_for(lock, k_state_interval, [&] { return m_stop; });
         if (m_stop) break;
+        // Written when something was counted or a back-off changed, not every second of an idle day.
+        const auto now = RateClock::now();
         const auto version = m_store->version();
-        if (version == m_written_version) continue; // nothing counted since the last write
+        auto slowed = rates_state_json({}, backoff(now), m_describe, now)["backoff"].dump();
+        if (version == m_written_version && slowed == m_written_backoff) continue;
         lock.unlock();
-        if (write_state(RateClock::now())) m_written_version = version;
+        if (write_state(now)) {
+            m_written_version = version;
+            m_written_backoff = std::move(slowed);
+        }
         lock.lock();
     }
 }
@@ -109,7 +110,7 @@ void RateStoreHandle::writer_loop() {
 RateCheck::RateCheck(RatesConfig config, std::shared_ptr<RateStoreHandle> handle, BackoffProvider backoff)
     : m_handle(std::move(handle)), m_config(std::move(config)), m_metric_store("rates-" + m_config.backend) {
     if (m_handle->store())
-        m_limiter = std::make_unique<RateLimiter>(m_config, m_handle->store(), m_handle->recording(std::move(backoff)));
+        m_limiter = std::make_unique<RateLimiter>(m_config, m_handle->store(), std::move(backoff));
 }
 
 RcptAnswer RateCheck::check(std::string_view rcpt, std::string_view tenant, Mode mode, RateClock::time_point now) {

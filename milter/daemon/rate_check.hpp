@@ -6,10 +6,10 @@
 #pragma once
 
 #include "daemon/suppression_check.hpp"
+#include "presend/feedback.hpp"
 #include "presend/rates.hpp"
 
 #include <condition_variable>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,7 +18,7 @@
 
 namespace presend::daemon {
 
-// The store of one `rates:` store setting, and the back-off factors seen, for the state file.
+// The store of one `rates:` store setting, and the feedback back-off whose groups the state file lists.
 class RateStoreHandle {
   public:
     // How often at most the memory store's state file is written: `presend rates` is read by people.
@@ -38,9 +38,10 @@ class RateStoreHandle {
     const std::string& describe() const { return m_describe; }
     StoreErrorLog& errors() { return m_errors; }
 
-    // Wraps provider so that factors below 1 are remembered (group, factor, since) for the state file.
-    BackoffProvider recording(BackoffProvider provider);
-    std::vector<BackoffEntry> backoff() const;
+    // The feedback follower's back-off (null: none), whose groups in back-off the state file lists with
+    // why. Set by daemon.cpp on start and on every reload; read by the writer thread, never on the RCPT path.
+    void set_backoff(std::shared_ptr<const Backoff> backoff);
+    std::vector<BackoffEntry> backoff(RateClock::time_point now) const;
     // Writes the state file now (the writer thread's job; the tests call it). False when it failed.
     bool write_state(RateClock::time_point now);
 
@@ -54,12 +55,13 @@ class RateStoreHandle {
     StoreErrorLog m_errors;
 
     mutable std::mutex m_backoff_mutex;
-    std::map<std::string, BackoffEntry, std::less<>> m_backoff; // groups with a factor below 1
+    std::shared_ptr<const Backoff> m_backoff;
 
     std::mutex m_writer_mutex; // guards m_stop for the condition variable
     std::condition_variable m_wake;
     bool m_stop = false;
     std::uint64_t m_written_version = ~std::uint64_t{0};
+    std::string m_written_backoff; // the back-off part last written, as JSON: a change is written too
     bool m_write_failing = false;
     std::thread m_writer;
 };

@@ -186,8 +186,12 @@ double Backoff::factor(std::string_view group, SystemTime now) const {
 std::vector<GroupBackoff> Backoff::snapshot(SystemTime now) const {
     std::vector<GroupBackoff> out;
     std::lock_guard lock(m_mutex);
-    for (const auto& [name, g] : m_groups)
-        if (g->active && factor_at(*g, now) < 1.0) out.push_back({name, factor_at(*g, now), g->step, g->why});
+    for (const auto& [name, g] : m_groups) {
+        if (!g->active || factor_at(*g, now) >= 1.0) continue;
+        const SystemTime start = g->start(m_settings);
+        const long long done = steps_since(start, now, m_settings.recover_every);
+        out.push_back({name, factor_at(*g, now), g->step, g->why, start + (done + 1) * m_settings.recover_every});
+    }
     return out;
 }
 

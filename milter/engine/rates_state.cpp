@@ -47,8 +47,16 @@ nlohmann::json rates_state_json(const std::vector<BucketState>& buckets, const s
     }
     auto factors = nlohmann::json::array();
     for (const auto& e : backoff)
-        factors.push_back(
-            {{"group", e.group}, {"factor", e.factor}, {"since", rfc3339_utc_ms(e.since)}, {"reason", e.reason}});
+        factors.push_back({{"group", e.group},
+                           {"factor", e.factor},
+                           {"since", rfc3339_utc_ms(e.since)},
+                           {"signature", e.signature},
+                           {"events", e.events},
+                           {"step", e.step},
+                           {"steps", e.steps},
+                           {"last_event", rfc3339_utc_ms(e.last_event)},
+                           {"next_recovery", rfc3339_utc_ms(e.next_recovery)},
+                           {"sample", e.sample}});
     return {{"written", rfc3339_utc_ms(now)}, {"store", store}, {"buckets", list}, {"backoff", factors}};
 }
 

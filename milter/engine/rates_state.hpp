@@ -4,7 +4,8 @@
 // Redis instead and builds the same JSON. Format (docs/rates.md):
 //   {"written": "2026-11-27T10:00:00.000Z", "store": "memory",
 //    "buckets": [{"key", "limit", "tenant", "group", "tokens", "used", "burst", "rate_per_ms", "updated"}],
-//    "backoff": [{"group", "factor", "since", "reason"}]}
+//    "backoff": [{"group", "factor", "since", "signature", "events", "step", "steps", "last_event",
+//                 "next_recovery", "sample"}]}
 #pragma once
 
 #include "presend/rates.hpp"

@@ -1,5 +1,5 @@
 // test_rate_check: the milter's RCPT TO answer from the volume guard in enforce and dry-run, the reply texts,
-// a store that cannot answer (on_error), back-off factors remembered for the state file, and the state file
+// a store that cannot answer (on_error), the back-offs in force with why in the state file, and the state file
 // `presend rates` reads. The integration test rates.sh drives the same through Postfix.
 #include "daemon/rate_check.hpp"
 #include "engine/rates_config.hpp"
@@ -102,12 +102,23 @@ TEST_CASE("a Redis that is down: on_error in enforce, accept in dry-run, recorde
     CHECK(accepted.verdict->action == Action::accept);
 }
 
-TEST_CASE("the state file holds the buckets in use and the back-off factors, and presend rates reads it") {
+TEST_CASE("the state file holds the buckets in use and each back-off with why, and presend rates reads it") {
     TempDir dir;
     const auto config = rates(dir, "  limits:\n    - {group: microsoft, rate: 10, per: minute}\n");
     auto handle = std::make_shared<RateStoreHandle>(config);
-    RateCheck check(config, handle, [](std::string_view group, RateClock::time_point) {
-        return group == "microsoft" ? 0.5 : 1.0;
+    BackoffSettings settings; // threshold 5, curve 0.5 0.25 0.1, hold 30 min, then every 15 min
+    auto backoff = std::make_shared<Backoff>(settings);
+    for (int i = 0; i < 5; ++i) {
+        DeliveryReport event;
+        event.time = k_t0 - 5s + std::chrono::seconds(i);
+        event.queue_id = "Q" + std::to_string(i);
+        event.throttling = true;
+        event.signature = "microsoft-ip-reputation";
+        backoff->record("microsoft", event, "postfix/smtp[1]: Q: to=<john@hotmail.com>, dsn=4.7.650, status=deferred");
+    }
+    handle->set_backoff(backoff);
+    RateCheck check(config, handle, [backoff](std::string_view group, RateClock::time_point now) {
+        return backoff->factor(group, now);
     });
     for (int i = 0; i < 3; ++i)
         check.check("x@outlook.com", "acme", Mode::enforce, k_t0);
@@ -120,9 +131,23 @@ TEST_CASE("the state file holds the buckets in use and the back-off factors, and
     CHECK(bucket["burst"] == 5.0); // 10 × 0.5
     CHECK(bucket["used"] == 3.0);
     REQUIRE(state["backoff"].size() == 1);
-    CHECK(state["backoff"][0]["group"] == "microsoft");
-    CHECK(state["backoff"][0]["factor"] == 0.5);
-    CHECK(state["backoff"][0]["since"] == "2026-11-27T10:00:00.000Z");
+    const auto& b = state["backoff"][0];
+    CHECK(b["group"] == "microsoft");
+    CHECK(b["factor"] == 0.5);
+    CHECK(b["since"] == "2026-11-27T09:59:59.000Z");
+    CHECK(b["signature"] == "microsoft-ip-reputation");
+    CHECK(b["events"] == 5);
+    CHECK(b["step"] == 1);
+    CHECK(b["steps"] == 3);
+    CHECK(b["last_event"] == "2026-11-27T09:59:59.000Z");
+    CHECK(b["next_recovery"] == "2026-11-27T10:44:59.000Z"); // the 30 min hold, then 15 min
+    CHECK(b["sample"] == "postfix/smtp[1]: Q: to=<***@hotmail.com>, dsn=4.7.650, status=deferred");
+
+    SECTION("a group that is no longer backing off leaves the list") {
+        handle->set_backoff(nullptr);
+        REQUIRE(handle->write_state(k_t0));
+        CHECK(read_rates_state(dir.path() / "rates.state")["backoff"].empty());
+    }
     CHECK_FALSE(std::filesystem::exists(dir.path() / "rates.state.tmp"));
 
     const auto key = parse_bucket_key("tenant=*,group=google,per=10s|acme|google");
