@@ -20,6 +20,8 @@
 
 namespace presend {
 
+class DestinationGroups; // presend/rates.hpp
+
 using SystemTime = std::chrono::system_clock::time_point;
 
 // A reply text that means "you are sending too fast": name it as metrics and logs show it, and an
@@ -32,19 +34,6 @@ struct ThrottleSignature {
 
 // The shipped signatures, most specific first (the first that matches names the event).
 const std::vector<ThrottleSignature>& default_throttle_signatures();
-
-// A destination group: the recipient domains it covers and the suffixes of the MX hosts that serve them
-// (a connection-level line names only the host, not a recipient).
-struct DestinationGroup {
-    std::string name;
-    std::vector<std::string> domains; // lower case, exact ("hotmail.com")
-    std::vector<std::string> relays;  // lower case host suffixes ("protection.outlook.com")
-    bool operator==(const DestinationGroup&) const = default;
-};
-
-// Microsoft, Google and Yahoo consumer domains with their MX hosts: the groups when `feedback.groups` is
-// empty. The names match the shipped `rates:` groups, whose limits a back-off scales.
-const std::vector<DestinationGroup>& default_feedback_groups();
 
 // How a group backs off and recovers. Durations are whole seconds.
 struct BackoffSettings {
@@ -63,7 +52,6 @@ struct FeedbackConfig {
     BackoffSettings backoff;
     std::vector<ThrottleSignature> signatures; // the config's own, tried before the shipped ones
     bool default_signatures = true;            // false: only the config's own
-    std::vector<DestinationGroup> groups;      // empty: default_feedback_groups()
     bool operator==(const FeedbackConfig&) const = default;
 };
 
@@ -109,27 +97,11 @@ class SignatureSet {
 std::optional<DeliveryReport> parse_delivery_report(std::string_view line, const SignatureSet& signatures,
                                                     SystemTime now);
 
-// Recipient domain → group name; "" when the domain belongs to no group.
-using GroupResolver = std::function<std::string(std::string_view recipient_domain)>;
-
-// The resolver and relay matching of a list of groups (the config's, or the defaults).
-class GroupMap {
-  public:
-    explicit GroupMap(std::vector<DestinationGroup> groups);
-    // domain's group; a domain no group names is a group of its own, named after the domain, so a
-    // throttling regional provider backs off too.
-    std::string for_domain(std::string_view domain) const;
-    // The group whose relay suffixes match host, or "".
-    std::string for_relay(std::string_view host) const;
-    GroupResolver resolver() const;
-
-  private:
-    std::vector<DestinationGroup> m_groups;
-};
-
-// The group of a report: the resolver's answer for its recipient domain, or for a connection-level line
-// the group whose relays match. "" when it cannot be told.
-std::string group_of(const DeliveryReport& report, const GroupResolver& resolver, const GroupMap& relays);
+// The group of a throttle event, from the `rates:` destination groups (presend/rates.hpp): its recipient
+// domain's group; failing that (a connection-level line, a domain hosted at a provider, a domain no group
+// names) the group whose MX suffixes match the relay; failing that the recipient domain itself, so a
+// throttling regional provider backs off too. "" when it cannot be told (no recipient, unknown relay).
+std::string group_of(const DeliveryReport& report, const DestinationGroups& groups);
 
 // Why a group is backing off, for logs, the decision log and the report. No recipient local parts: the
 // sample line has them masked ("to=<***@hotmail.com>") and is cut at k_max_sample_chars.

@@ -41,26 +41,38 @@ struct TransparentStringHash {
 template <class V>
 using StringMap = std::unordered_map<std::string, V, TransparentStringHash, std::equal_to<>>;
 
-// Recipient domain → destination group. Exact domains ("outlook.com") and suffixes ("*.outlook.com": any
-// subdomain, not the domain itself); an exact entry wins, then the longest suffix.
+// The one table of destination groups, owned by `rates:` and used by the volume guard and the feedback module.
+// Recipient domain → group: exact domains ("outlook.com") and suffixes ("*.outlook.com": any subdomain, not the
+// domain itself); an exact entry wins, then the longest suffix. Relay host → group: the suffixes of the MX
+// hosts a group's receivers answer from ("protection.outlook.com": that host and every host below it), with
+// which the feedback module classifies a Postfix log line that names no recipient, or a domain hosted at a
+// provider (Microsoft 365, Google Workspace); the longest suffix wins.
 class DestinationGroups {
   public:
     // Adds or replaces one mapping. pattern is lower-case ASCII, as validated by rates_config.cpp.
     void add(std::string_view pattern, std::string_view group);
+    // Adds or replaces one MX host suffix ("protection.outlook.com"), lower-case ASCII.
+    void add_mx(std::string_view suffix, std::string_view group);
     // The group of domain (any case, a trailing dot ignored); k_other_group when none names it.
     std::string_view group_of(std::string_view domain) const;
+    // The group whose MX suffix matches host (any case, a trailing dot ignored); "" when none does.
+    std::string_view group_of_mx(std::string_view host) const;
     // Every group named, sorted, k_other_group included.
     std::vector<std::string> names() const;
     // (pattern, group) pairs, sorted by group then pattern: for `presend rates` and the docs.
     std::vector<std::pair<std::string, std::string>> entries() const;
+    // (MX suffix, group) pairs, sorted the same way.
+    std::vector<std::pair<std::string, std::string>> mx_entries() const;
     bool operator==(const DestinationGroups&) const = default;
 
   private:
     StringMap<std::string> m_exact;
     StringMap<std::string> m_suffix; // ".outlook.com" → group
+    StringMap<std::string> m_mx;     // ".protection.outlook.com" → group
 };
 
-// The shipped groups: microsoft, google, yahoo, apple with their national variants (docs/rates.md).
+// The shipped groups: microsoft, google, yahoo, apple with their national variants and MX hosts
+// (docs/rates.md).
 DestinationGroups default_destination_groups();
 
 // One limit: rate tokens per window, at most burst at once, one token per recipient. tenant and group say

@@ -287,7 +287,7 @@ class ControlThread {
                 "next start of presend serve; still {} logging to {}",
                 was.socket, was.log_target);
         if (now.log_level != was.log_level) spdlog::set_level(spdlog::level::from_str(now.log_level));
-        m_feedback.apply(now.feedback); // unchanged: keeps following with the same back-off state
+        m_feedback.apply(now.feedback, now.rates.groups); // unchanged: keeps following with the same back-off state
         next = with_feedback(std::move(next), m_feedback);
         m_store.replace(next);
         daemon_metrics().reload(true);
@@ -407,7 +407,7 @@ void start_metrics(const MetricsConfig& config, bool first) {
 
     // After the drop: the follower reads the log as `user:`, so a log it may not read says so at start.
     auto* feedback = new FeedbackFollower(*decisions); // never destroyed, like the store: see worker_exit()
-    feedback->apply(config.feedback);
+    feedback->apply(config.feedback, config.rates.groups);
     store->replace(with_feedback(store->current(), *feedback));
 
     int rc;

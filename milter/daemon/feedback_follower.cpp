@@ -14,13 +14,14 @@ FeedbackFollower::~FeedbackFollower() {
     stop();
 }
 
-void FeedbackFollower::apply(const FeedbackConfig& config) {
-    if (m_config && *m_config == config) return; // unchanged: the thread and the back-off state go on
+void FeedbackFollower::apply(const FeedbackConfig& config, const DestinationGroups& groups) {
+    if (m_config && *m_config == config && m_groups == groups) return; // unchanged: the state goes on
     stop();
     if (m_backoff) // the old state is dropped: its groups are no longer slowed
         for (const auto& g : m_backoff->snapshot(std::chrono::system_clock::now()))
             daemon_metrics().backoff_factor(g.group, 1.0);
     m_config = config;
+    m_groups = groups;
     if (config.log.empty()) {
         std::lock_guard lock(m_mutex);
         m_backoff.reset();
@@ -28,14 +29,14 @@ void FeedbackFollower::apply(const FeedbackConfig& config) {
     }
     auto backoff = std::make_shared<Backoff>(config.backoff);
     // The named groups show their 1.0 from the first scrape, so a dashboard has every line from the start.
-    for (const auto& g : config.groups.empty() ? default_feedback_groups() : config.groups)
-        daemon_metrics().backoff_factor(g.name, 1.0);
+    for (const auto& name : groups.names())
+        if (name != k_other_group) daemon_metrics().backoff_factor(name, 1.0);
     {
         std::lock_guard lock(m_mutex);
         m_backoff = backoff;
         m_stopping = false;
     }
-    m_thread = std::thread([this, config, backoff] { run(config, backoff); });
+    m_thread = std::thread([this, config, groups, backoff] { run(config, groups, backoff); });
 }
 
 std::shared_ptr<const Backoff> FeedbackFollower::backoff() const {
@@ -63,11 +64,9 @@ void FeedbackFollower::emit(const BackoffChange& change) {
     m_decisions.write(backoff_event_json(change));
 }
 
-void FeedbackFollower::run(FeedbackConfig config, std::shared_ptr<Backoff> backoff) {
+void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std::shared_ptr<Backoff> backoff) {
     try {
         const SignatureSet signatures = SignatureSet::from_config(config);
-        const GroupMap groups(config.groups.empty() ? default_feedback_groups() : config.groups);
-        const GroupResolver resolver = groups.resolver();
         LogTail tail(config.log);
         spdlog::info("feedback: following {} ({} signatures, back-off at {} events in {} s)", config.log,
                      signatures.size(), config.backoff.threshold, config.backoff.window.count());
@@ -94,7 +93,7 @@ void FeedbackFollower::run(FeedbackConfig config, std::shared_ptr<Backoff> backo
                     continue;
                 }
                 if (!report || !report->throttling) continue;
-                const std::string group = group_of(*report, resolver, groups);
+                const std::string group = group_of(*report, groups);
                 if (group.empty()) continue;
                 report->time = now;
                 const auto recorded = backoff->record(group, *report, line);
