@@ -7,6 +7,7 @@
 // See docs/feedback.md.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -179,6 +180,23 @@ class Backoff {
     mutable std::mutex m_mutex;
     std::map<std::string, std::unique_ptr<Group>, std::less<>> m_groups;
     std::size_t m_dropped = 0;
+};
+
+// The factor of each `rates:` destination group as the rate limiter reads it on every rate check: one atomic
+// load, no lock, so a milter thread never waits for the follower or for another milter thread. The follower
+// publishes each change Backoff reports (record() at once, advance() on its next turn, at most
+// k_poll_interval late). The groups are fixed at construction; any other group (one named after a
+// domain) reads 1.
+class BackoffFactors {
+  public:
+    explicit BackoffFactors(const std::vector<std::string>& groups);
+    double get(std::string_view group) const;
+    // Ignored for a group not given at construction: no limit is scoped to it.
+    void set(std::string_view group, double factor);
+
+  private:
+    std::map<std::string, std::size_t, std::less<>> m_index; // never changed after construction
+    std::unique_ptr<std::atomic<double>[]> m_factors;
 };
 
 constexpr std::size_t k_max_groups = 1000; // more distinct throttling destinations than any sender has

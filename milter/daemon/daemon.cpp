@@ -144,11 +144,11 @@ std::shared_ptr<const State> with_feedback(std::shared_ptr<const State> state, c
     auto next = std::make_shared<State>(*state);
     next->backoff = feedback.backoff();
     if (next->rates) next->rates->handle()->set_backoff(next->backoff); // for the state file: who and why
-    if (next->rates && next->backoff) {
-        std::shared_ptr<const Backoff> backoff = next->backoff;
+    // The factors are read lock-free on every rate check; the follower publishes each change to them.
+    if (auto factors = feedback.factors(); next->rates && factors) {
         next->rates = std::make_shared<RateCheck>(
             next->config.rates, next->rates->handle(),
-            [backoff](std::string_view group, RateClock::time_point now) { return backoff->factor(group, now); });
+            [factors](std::string_view group, RateClock::time_point) { return factors->get(group); });
     }
     return next;
 }

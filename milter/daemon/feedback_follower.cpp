@@ -25,23 +25,31 @@ void FeedbackFollower::apply(const FeedbackConfig& config, const DestinationGrou
     if (config.log.empty()) {
         std::lock_guard lock(m_mutex);
         m_backoff.reset();
+        m_factors.reset();
         return;
     }
     auto backoff = std::make_shared<Backoff>(config.backoff);
+    auto factors = std::make_shared<BackoffFactors>(groups.names());
     // The named groups show their 1.0 from the first scrape, so a dashboard has every line from the start.
     for (const auto& name : groups.names())
         if (name != k_other_group) daemon_metrics().backoff_factor(name, 1.0);
     {
         std::lock_guard lock(m_mutex);
         m_backoff = backoff;
+        m_factors = factors;
         m_stopping = false;
     }
-    m_thread = std::thread([this, config, groups, backoff] { run(config, groups, backoff); });
+    m_thread = std::thread([this, config, groups, backoff, factors] { run(config, groups, backoff, factors); });
 }
 
 std::shared_ptr<const Backoff> FeedbackFollower::backoff() const {
     std::lock_guard lock(m_mutex);
     return m_backoff;
+}
+
+std::shared_ptr<const BackoffFactors> FeedbackFollower::factors() const {
+    std::lock_guard lock(m_mutex);
+    return m_factors;
 }
 
 void FeedbackFollower::stop() {
@@ -54,7 +62,8 @@ void FeedbackFollower::stop() {
     m_thread.join();
 }
 
-void FeedbackFollower::emit(const BackoffChange& change) {
+void FeedbackFollower::emit(const BackoffChange& change, BackoffFactors& factors) {
+    factors.set(change.group, change.to); // first: the rate limiter slows down before the log says so
     const bool slower = change.kind == BackoffChange::Kind::enter || change.kind == BackoffChange::Kind::down;
     if (slower)
         spdlog::warn("back-off: {}", describe(change));
@@ -64,7 +73,8 @@ void FeedbackFollower::emit(const BackoffChange& change) {
     m_decisions.write(backoff_event_json(change));
 }
 
-void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std::shared_ptr<Backoff> backoff) {
+void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std::shared_ptr<Backoff> backoff,
+                           std::shared_ptr<BackoffFactors> factors) {
     try {
         const SignatureSet signatures = SignatureSet::from_config(config);
         LogTail tail(config.log);
@@ -83,7 +93,7 @@ void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std:
             // line is at most k_poll_interval old.
             const auto now = std::chrono::system_clock::now();
             for (const auto& change : backoff->advance(now))
-                emit(change);
+                emit(change, *factors);
             for (const auto& line : lines) {
                 std::optional<DeliveryReport> report;
                 try {
@@ -98,7 +108,7 @@ void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std:
                 report->time = now;
                 const auto recorded = backoff->record(group, *report, line);
                 if (recorded.counted) daemon_metrics().throttle_event(group, report->signature);
-                if (recorded.change) emit(*recorded.change);
+                if (recorded.change) emit(*recorded.change, *factors);
             }
             lock.lock();
             if (!more) m_wake.wait_for(lock, k_poll_interval, [this] { return m_stopping; });

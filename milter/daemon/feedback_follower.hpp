@@ -38,19 +38,23 @@ class FeedbackFollower {
     // thread is stopped and started again with a fresh Backoff (the old groups' gauges go back to 1).
     // log "": no thread.
     void apply(const FeedbackConfig& config, const DestinationGroups& groups);
-    // The groups' back-off, for the rate limiter; null when no log is followed.
+    // The groups' back-off, for the state file (who and why); null when no log is followed.
     std::shared_ptr<const Backoff> backoff() const;
+    // The factors the rate limiter reads, lock-free, published on every change; null when no log is followed.
+    std::shared_ptr<const BackoffFactors> factors() const;
     // Stops the thread (joined within k_poll_interval plus one line's work).
     void stop();
 
   private:
-    void run(FeedbackConfig config, DestinationGroups groups, std::shared_ptr<Backoff> backoff);
-    void emit(const BackoffChange& change);
+    void run(FeedbackConfig config, DestinationGroups groups, std::shared_ptr<Backoff> backoff,
+             std::shared_ptr<BackoffFactors> factors);
+    void emit(const BackoffChange& change, BackoffFactors& factors);
 
     DecisionLog& m_decisions;
     std::optional<FeedbackConfig> m_config; // what the thread runs with; none before the first apply()
     DestinationGroups m_groups;
     std::shared_ptr<Backoff> m_backoff;
+    std::shared_ptr<BackoffFactors> m_factors;
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
     bool m_stopping = false;

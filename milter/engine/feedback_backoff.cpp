@@ -195,6 +195,25 @@ std::vector<GroupBackoff> Backoff::snapshot(SystemTime now) const {
     return out;
 }
 
+BackoffFactors::BackoffFactors(const std::vector<std::string>& groups)
+    : m_factors(std::make_unique<std::atomic<double>[]>(groups.size())) {
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+        m_index.emplace(groups[i], i);
+        m_factors[i].store(1.0, std::memory_order_relaxed);
+    }
+}
+
+double BackoffFactors::get(std::string_view group) const {
+    const auto it = m_index.find(group);
+    // Relaxed: a factor is one number on its own; nothing else is published with it.
+    return it == m_index.end() ? 1.0 : m_factors[it->second].load(std::memory_order_relaxed);
+}
+
+void BackoffFactors::set(std::string_view group, double factor) {
+    if (const auto it = m_index.find(group); it != m_index.end())
+        m_factors[it->second].store(factor, std::memory_order_relaxed);
+}
+
 std::string format_factor(double factor) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.4g", factor);

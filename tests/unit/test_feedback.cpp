@@ -340,6 +340,34 @@ TEST_CASE("factor() is safe to ask from many threads while events come in", "[co
     CHECK_FALSE(bad);
 }
 
+TEST_CASE("published factors: the rates groups start at 1, a change is read at once, other groups read 1") {
+    BackoffFactors factors(default_destination_groups().names());
+    CHECK(factors.get("microsoft") == 1.0);
+    factors.set("microsoft", 0.25);
+    CHECK(factors.get("microsoft") == 0.25);
+    CHECK(factors.get("google") == 1.0);
+    factors.set("mail.example.de", 0.5); // a group named after a domain: no limit is scoped to it
+    CHECK(factors.get("mail.example.de") == 1.0);
+}
+
+TEST_CASE("published factors are read without a lock while the follower publishes", "[concurrency]") {
+    BackoffFactors factors(default_destination_groups().names());
+    std::atomic<bool> bad{false};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t)
+        readers.emplace_back([&] {
+            for (int i = 0; i < 200000; ++i) {
+                const double f = factors.get(i % 2 ? "microsoft" : "google");
+                if (f != 1.0 && f != 0.5 && f != 0.25) bad = true;
+            }
+        });
+    for (int i = 0; i < 20000; ++i)
+        factors.set("microsoft", i % 3 == 0 ? 1.0 : i % 3 == 1 ? 0.5 : 0.25);
+    for (auto& t : readers)
+        t.join();
+    CHECK_FALSE(bad);
+}
+
 TEST_CASE("a recorded Microsoft throttling log engages back-off and recovers (replay)") {
     // The shipped curve: 5 events in 10 min, 0.5 → 0.25 → 0.1, hold 30 min, ×1.5 every 15 min.
     Backoff backoff(BackoffSettings{});

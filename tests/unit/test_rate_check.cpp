@@ -10,6 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <thread>
+
 using namespace presend;
 using namespace std::chrono_literals;
 using presend::daemon::RateCheck;
@@ -158,4 +161,34 @@ TEST_CASE("the state file holds the buckets in use and each back-off with why, a
     CHECK(day.limit == "warmup:tenant=newco");
     CHECK(day.tenant == "newco");
     CHECK(day.day == "2026-11-27");
+}
+
+TEST_CASE("rate checks on many threads read the published back-off factor while it changes", "[concurrency]") {
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n    - {group: microsoft, rate: 100, per: day}\n");
+    auto handle = std::make_shared<RateStoreHandle>(config);
+    auto factors = std::make_shared<BackoffFactors>(config.groups.names());
+    RateCheck check(config, handle, [factors](std::string_view group, RateClock::time_point) {
+        return factors->get(group);
+    });
+    std::atomic<int> allowed{0};
+    std::atomic<bool> stop{false};
+    std::thread follower([&] {
+        for (int i = 0; !stop; ++i)
+            factors->set("microsoft", i % 2 ? 0.5 : 1.0);
+    });
+    std::vector<std::thread> sessions;
+    for (int t = 0; t < 8; ++t)
+        sessions.emplace_back([&] {
+            for (int i = 0; i < 500; ++i)
+                allowed += !check.check("x@outlook.com", "acme", Mode::enforce, k_t0).verdict;
+        });
+    for (auto& t : sessions)
+        t.join();
+    stop = true;
+    follower.join();
+    // At one instant, no refill: at most the full burst, at least the halved one.
+    const int passed = allowed.load();
+    CHECK(passed <= 100);
+    CHECK(passed >= 50);
 }
