@@ -145,6 +145,7 @@ struct BucketState {
     double burst = 0;
     double rate_per_ms = 0;
     std::int64_t updated_ms = 0; // unix milliseconds of the last take
+    std::int64_t expires_ms = 0; // when it is full again (or its day is over) and may go; 0: not known
 };
 
 // Where the buckets live. Thread-safe. take() never blocks longer than the store's timeout; a store that
@@ -165,6 +166,14 @@ class RateStore {
     virtual std::vector<BucketState> buckets(std::int64_t now_ms) const = 0;
     // Counts changes: the daemon writes the memory store's state file only when this moved.
     virtual std::uint64_t version() const = 0;
+    // Takes back buckets an earlier run saved (the memory store's state file), so a restart does not refill
+    // them: those expired by now_ms, or full again, are dropped. Returns how many were kept. The Redis store
+    // keeps its own buckets and takes none.
+    virtual std::size_t restore(std::span<const BucketState> buckets, std::int64_t now_ms) {
+        (void)buckets;
+        (void)now_ms;
+        return 0;
+    }
     virtual std::string describe() const = 0;
 };
 

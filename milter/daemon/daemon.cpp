@@ -417,6 +417,9 @@ void start_metrics(const MetricsConfig& config, bool first) {
     }
     feedback->stop();
     drain();
+    // The memory store's counts, as they are at the stop, for the next worker (restart) or daemon (start).
+    if (const auto last = store->current(); last->rates && last->rates->handle()->config().backend == "memory")
+        last->rates->handle()->write_state(RateClock::now());
     spdlog::info("milter stopped");
     worker_exit(rc == MI_SUCCESS ? k_exit_ok : k_exit_failure);
 }

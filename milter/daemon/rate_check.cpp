@@ -27,7 +27,7 @@ std::string rate_limited_reply(std::string_view rcpt, const RateDecision& decisi
            decision.rate + "), try again later";
 }
 
-RateStoreHandle::RateStoreHandle(const RatesConfig& config)
+RateStoreHandle::RateStoreHandle(const RatesConfig& config, RateClock::time_point now)
     : m_config(config), m_describe(describe_config(config)), m_errors("rate store", m_describe) {
     try {
         m_store = open_rate_store(config);
@@ -38,8 +38,26 @@ RateStoreHandle::RateStoreHandle(const RatesConfig& config)
         spdlog::error("rates: {}; recipients get {} until a reload opens it", m_open_error,
                       to_string(config.on_store_error));
     }
-    if (m_store && config.backend == "memory" && !config.state_file.empty())
+    if (m_store && config.backend == "memory" && !config.state_file.empty()) {
+        restore_state(now);
         m_writer = std::thread([this] { writer_loop(); });
+    }
+}
+
+void RateStoreHandle::restore_state(RateClock::time_point now) {
+    std::error_code error;
+    if (!std::filesystem::exists(m_config.state_file, error)) return; // a first start
+    try {
+        const auto saved = rates_state_buckets(read_rates_state(m_config.state_file));
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+        const auto kept = m_store->restore(saved, now_ms);
+        spdlog::info("rates: {} buckets in use taken back from {} ({} full again or over, dropped)", kept,
+                     m_config.state_file.string(), saved.size() - kept);
+    } catch (const std::exception& e) {
+        // Counting goes on from full buckets: a lost state file costs one burst, not mail.
+        spdlog::warn("rates: cannot take the counts back from the state file: {}; every bucket starts full",
+                     e.what());
+    }
 }
 
 RateStoreHandle::~RateStoreHandle() {
@@ -73,6 +91,7 @@ std::vector<BackoffEntry> RateStoreHandle::backoff(RateClock::time_point now) co
 
 bool RateStoreHandle::write_state(RateClock::time_point now) {
     if (!m_store) return false;
+    std::lock_guard write(m_write_mutex);
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     try {
         write_rates_state(m_config.state_file,

@@ -25,8 +25,9 @@ class RateStoreHandle {
     static constexpr auto k_state_interval = std::chrono::seconds(1);
 
     // Opens the store (never throws: a store that cannot be opened makes every check a store error) and,
-    // for the memory store, starts the state file writer.
-    explicit RateStoreHandle(const RatesConfig& config);
+    // for the memory store, takes back the counts of the state file (stale buckets dropped) and starts the
+    // state file writer. now: the time the saved counts are refilled to (tests set it).
+    explicit RateStoreHandle(const RatesConfig& config, RateClock::time_point now = RateClock::now());
     ~RateStoreHandle();
     RateStoreHandle(const RateStoreHandle&) = delete;
     RateStoreHandle& operator=(const RateStoreHandle&) = delete;
@@ -42,11 +43,13 @@ class RateStoreHandle {
     // why. Set by daemon.cpp on start and on every reload; read by the writer thread, never on the RCPT path.
     void set_backoff(std::shared_ptr<const Backoff> backoff);
     std::vector<BackoffEntry> backoff(RateClock::time_point now) const;
-    // Writes the state file now (the writer thread's job; the tests call it). False when it failed.
+    // Writes the state file now: the writer thread's job, and the worker's at a clean stop. False when it
+    // failed. Serialised: the two never write the same temporary file at once.
     bool write_state(RateClock::time_point now);
 
   private:
     void writer_loop();
+    void restore_state(RateClock::time_point now);
 
     const RatesConfig m_config;
     std::shared_ptr<RateStore> m_store;
@@ -57,6 +60,7 @@ class RateStoreHandle {
     mutable std::mutex m_backoff_mutex;
     std::shared_ptr<const Backoff> m_backoff;
 
+    std::mutex m_write_mutex;  // one write_state() at a time
     std::mutex m_writer_mutex; // guards m_stop for the condition variable
     std::condition_variable m_wake;
     bool m_stop = false;

@@ -192,3 +192,53 @@ TEST_CASE("rate checks on many threads read the published back-off factor while 
     CHECK(passed <= 100);
     CHECK(passed >= 50);
 }
+
+TEST_CASE("memory store counts survive a restart through the state file; stale buckets are dropped") {
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n"
+                                   "    - {tenant: \"*\", group: google, rate: 3, per: hour}\n"
+                                   "    - {group: apple, rate: 1, per: 10s}\n");
+    {
+        auto handle = std::make_shared<RateStoreHandle>(config, k_t0);
+        RateCheck check(config, handle);
+        for (int i = 0; i < 3; ++i)
+            CHECK_FALSE(check.check("x@gmail.com", "acme", Mode::enforce, k_t0).verdict);
+        CHECK_FALSE(check.check("x@icloud.com", "acme", Mode::enforce, k_t0).verdict);
+        REQUIRE(handle->write_state(k_t0)); // what the writer does within a second, and the worker at a stop
+    } // the worker goes: its buckets with it
+    const auto state = read_rates_state(dir.path() / "rates.state");
+    REQUIRE(state["buckets"].size() == 2);
+    CHECK(state["buckets"][0]["expires_ms"].get<std::int64_t>() > state["buckets"][0]["updated_ms"].get<std::int64_t>());
+
+    SECTION("a restart a minute later: the google bucket is still empty, the apple one full again") {
+        const auto now = k_t0 + 1min;
+        auto handle = std::make_shared<RateStoreHandle>(config, now);
+        RateCheck check(config, handle);
+        const auto held = handle->store()->buckets(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       now.time_since_epoch())
+                                                       .count());
+        REQUIRE(held.size() == 1); // the apple bucket refilled in 10 s: dropped, as if never taken
+        CHECK(held[0].key == "tenant=*,group=google,per=hour|acme|google");
+        CHECK(held[0].tokens == Approx(0.05)); // a minute of 3 an hour
+        CHECK(check.check("y@gmail.com", "acme", Mode::enforce, now).verdict);
+        CHECK_FALSE(check.check("y@icloud.com", "acme", Mode::enforce, now).verdict);
+    }
+    SECTION("what is taken back: the buckets not yet full again") {
+        auto handle = std::make_shared<RateStoreHandle>(config, k_t0 + 2h);
+        const auto saved = rates_state_buckets(state);
+        REQUIRE(saved.size() == 2);
+        const auto ms = [](RateClock::time_point t) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+        };
+        CHECK(handle->store()->buckets(ms(k_t0 + 2h)).empty()); // both were full again at the start
+        CHECK(handle->store()->restore(saved, ms(k_t0 + 5s)) == 2);
+        CHECK(handle->store()->restore(saved, ms(k_t0 + 1min)) == 1);
+        CHECK(handle->store()->restore(saved, ms(k_t0 + 2h)) == 0);
+    }
+    SECTION("a state file that cannot be read: every bucket starts full, counting goes on") {
+        dir.write("rates.state", "{not json");
+        auto handle = std::make_shared<RateStoreHandle>(config, k_t0 + 1min);
+        RateCheck check(config, handle);
+        CHECK_FALSE(check.check("y@gmail.com", "acme", Mode::enforce, k_t0 + 1min).verdict);
+    }
+}
