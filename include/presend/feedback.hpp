@@ -98,6 +98,16 @@ class SignatureSet {
 std::optional<DeliveryReport> parse_delivery_report(std::string_view line, const SignatureSet& signatures,
                                                     SystemTime now);
 
+// How far a followed line's own time stamp may be from the time it is read and still date it: a followed
+// line is read within a second or so of being written, so more means a clock or time-zone mismatch (a
+// syslog stamp written in another zone, a log host whose clock is off) and the read time is the better
+// guess. Ten minutes also covers a follower catching up after a stall.
+constexpr std::chrono::minutes k_max_log_skew{10};
+
+// The time of a followed line: its own time stamp (report.time) when it is within k_max_log_skew of read,
+// else read.
+SystemTime followed_line_time(std::optional<SystemTime> stamped, SystemTime read);
+
 // The group of a throttle event, from the `rates:` destination groups (presend/rates.hpp): its recipient
 // domain's group; failing that (a connection-level line, a domain hosted at a provider, a domain no group
 // names) the group whose MX suffixes match the relay; failing that the recipient domain itself, so a

@@ -89,8 +89,8 @@ void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std:
                 spdlog::warn("feedback: {} does not exist (yet); following it once it does", config.log);
             else if (!tail.event().empty())
                 spdlog::info("feedback: {} {}; reading on", config.log, tail.event());
-            // Lines are dated when read: a traditional syslog stamp has no year or zone, and a followed
-            // line is at most k_poll_interval old.
+            // A line is dated by its own time stamp when that is within k_max_log_skew of now (so a
+            // burst read late, after a stall or at start-up, keeps its real spacing), else when read.
             const auto now = std::chrono::system_clock::now();
             for (const auto& change : backoff->advance(now))
                 emit(change, *factors);
@@ -105,7 +105,7 @@ void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std:
                 if (!report || !report->throttling) continue;
                 const std::string group = group_of(*report, groups);
                 if (group.empty()) continue;
-                report->time = now;
+                report->time = followed_line_time(report->time, now);
                 const auto recorded = backoff->record(group, *report, line);
                 if (recorded.counted) daemon_metrics().throttle_event(group, report->signature);
                 if (recorded.change) emit(*recorded.change, *factors);

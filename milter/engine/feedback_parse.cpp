@@ -221,6 +221,12 @@ std::optional<DeliveryReport> parse_delivery_report(std::string_view line, const
     return report;
 }
 
+SystemTime followed_line_time(std::optional<SystemTime> stamped, SystemTime read) {
+    if (!stamped) return read;
+    const auto skew = *stamped > read ? *stamped - read : read - *stamped;
+    return skew <= k_max_log_skew ? *stamped : read;
+}
+
 std::string group_of(const DeliveryReport& report, const DestinationGroups& groups) {
     if (!report.domain.empty()) {
         if (const auto group = groups.group_of(report.domain); group != k_other_group) return std::string(group);

@@ -151,6 +151,22 @@ TEST_CASE("both syslog time stamp forms are read") {
     CHECK(*traditional.time < at(24 * 60));
 }
 
+TEST_CASE("a followed line is dated by its own time stamp within 10 minutes of now, else when read") {
+    const SystemTime read = at(30);
+    CHECK(followed_line_time(at(25), read) == at(25));       // read late: its own time
+    CHECK(followed_line_time(at(30, 5), read) == at(30, 5)); // a clock a little ahead
+    CHECK(followed_line_time(at(20), read) == at(20));       // the bound itself
+    CHECK(followed_line_time(at(19, 59), read) == read);     // older: another zone, a wrong clock
+    CHECK(followed_line_time(at(41), read) == read);         // ahead by more
+    CHECK(followed_line_time(std::nullopt, read) == read);
+    // A real line read a minute, then an hour, after its stamp.
+    const auto line = fixture_lines("signatures.log")[0];
+    const auto report = report_of(line);
+    REQUIRE(report.time);
+    CHECK(followed_line_time(report.time, *report.time + 1min) == *report.time);
+    CHECK(followed_line_time(report.time, *report.time + 1h) == *report.time + 1h);
+}
+
 TEST_CASE("groups come from the recipient domain, else from the relay, else the domain itself") {
     const auto groups = default_destination_groups(); // the rates: table, shipped
     const auto lines = fixture_lines("signatures.log");
