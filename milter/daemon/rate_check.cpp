@@ -69,6 +69,20 @@ RateStoreHandle::~RateStoreHandle() {
     if (m_writer.joinable()) m_writer.join();
 }
 
+void RateStoreHandle::log_limited(std::string_view queue_id, const RcptVerdict& r, LineLimiter::Clock::time_point now) {
+    std::size_t held = 0;
+    {
+        std::lock_guard lock(m_limited_mutex);
+        if (!m_limited.admit(now, held)) return;
+    }
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(k_limited_interval).count();
+    spdlog::info("{}: <{}> over {} ({}) for tenant {} to {}; {}{}", queue_id, r.rcpt, r.rate_limit, r.rate, r.rate_tenant,
+                 r.rate_group, r.action == Action::tempfail ? "deferred" : "not deferred (dry-run or the sendmail command)",
+                 held == 0 ? std::string()
+                           : " (and " + std::to_string(held) + " more recipients over a limit in the last " +
+                                 std::to_string(seconds) + " s, not logged one by one)");
+}
+
 void RateStoreHandle::set_backoff(std::shared_ptr<const Backoff> backoff) {
     std::lock_guard lock(m_backoff_mutex);
     m_backoff = std::move(backoff);

@@ -2,7 +2,8 @@
 // RateStoreHandle holds the store (and, for the memory store, the thread that writes its state file) across
 // reloads while the store settings are unchanged, so a reload never resets the counters; a RateCheck is built
 // per config load (daemon.cpp) with that config's limits, shared by every session; thread-safe. A store that
-// cannot answer gives on_store_error, logged rate-limited (StoreErrorLog), never one line per recipient.
+// cannot answer gives on_store_error, logged rate-limited (StoreErrorLog), never one line per recipient;
+// so are the recipients over a limit (log_limited).
 #pragma once
 
 #include "daemon/suppression_check.hpp"
@@ -43,6 +44,13 @@ class RateStoreHandle {
     // why. Set by daemon.cpp on start and on every reload; read by the writer thread, never on the RCPT path.
     void set_backoff(std::shared_ptr<const Backoff> backoff);
     std::vector<BackoffEntry> backoff(RateClock::time_point now) const;
+    // The log line of a recipient over a limit, at most one per k_limited_interval: a tenant pushing past its
+    // rate gets 451s by the hundred a minute, and a line each would bury the log (the decision log has every
+    // one). The line that goes out says how many were held back before it.
+    void log_limited(std::string_view queue_id, const RcptVerdict& verdict,
+                     LineLimiter::Clock::time_point now = LineLimiter::Clock::now());
+    static constexpr auto k_limited_interval = StoreErrorLog::k_interval;
+
     // Writes the state file now: the writer thread's job, and the worker's at a clean stop. False when it
     // failed. Serialised: the two never write the same temporary file at once.
     bool write_state(RateClock::time_point now);
@@ -60,6 +68,8 @@ class RateStoreHandle {
     mutable std::mutex m_backoff_mutex;
     std::shared_ptr<const Backoff> m_backoff;
 
+    std::mutex m_limited_mutex; // taken only for a recipient over a limit, never on a check that passes
+    LineLimiter m_limited{k_limited_interval};
     std::mutex m_write_mutex;  // one write_state() at a time
     std::mutex m_writer_mutex; // guards m_stop for the condition variable
     std::condition_variable m_wake;

@@ -9,12 +9,16 @@
 #include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <sstream>
 #include <thread>
 
 using namespace presend;
 using namespace std::chrono_literals;
+using presend::daemon::LineLimiter;
 using presend::daemon::RateCheck;
 using presend::daemon::RateStoreHandle;
 using presend::test::TempDir;
@@ -241,4 +245,50 @@ TEST_CASE("memory store counts survive a restart through the state file; stale b
         RateCheck check(config, handle);
         CHECK_FALSE(check.check("y@gmail.com", "acme", Mode::enforce, k_t0 + 1min).verdict);
     }
+}
+
+TEST_CASE("recipients over a limit are logged at most once per 10 s, saying how many were held back") {
+    LineLimiter lines(10s);
+    const auto t0 = LineLimiter::Clock::time_point{} + 1h;
+    std::size_t held = 99;
+    CHECK(lines.admit(t0, held));
+    CHECK(held == 0);
+    CHECK_FALSE(lines.admit(t0 + 1s, held));
+    CHECK_FALSE(lines.admit(t0 + 9s, held));
+    CHECK(lines.admit(t0 + 10s, held));
+    CHECK(held == 2);
+
+    struct CapturedLog {
+        std::ostringstream out;
+        std::shared_ptr<spdlog::logger> saved = spdlog::default_logger();
+        CapturedLog() {
+            auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
+            logger->set_level(spdlog::level::info);
+            logger->set_pattern("%v");
+            spdlog::set_default_logger(logger);
+        }
+        ~CapturedLog() { spdlog::set_default_logger(saved); }
+    } captured;
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n    - {tenant: \"*\", group: google, rate: 2, per: 10s}\n");
+    RateStoreHandle handle(config, k_t0);
+    RcptVerdict r;
+    r.check = RcptVerdict::Check::rates;
+    r.rcpt = "c@gmail.com";
+    r.rate_limit = "tenant=*,group=google,per=10s";
+    r.rate = "2/10s";
+    r.rate_tenant = "acme";
+    r.rate_group = "google";
+    r.action = Action::tempfail;
+    for (int i = 0; i < 200; ++i) // a minute of 200 refusals
+        handle.log_limited("1A2B3C", r, t0 + std::chrono::milliseconds(300 * i));
+    std::vector<std::string> logged;
+    std::istringstream in(captured.out.str());
+    for (std::string line; std::getline(in, line);)
+        if (line.find(" over ") != std::string::npos) logged.push_back(line);
+    REQUIRE(logged.size() == 6); // at 0, 10.2, 20.4, 30.6, 40.8 and 51 s
+    CHECK(logged[0] == "1A2B3C: <c@gmail.com> over tenant=*,group=google,per=10s (2/10s) for tenant acme to google; "
+                       "deferred");
+    CHECK(logged[1] == "1A2B3C: <c@gmail.com> over tenant=*,group=google,per=10s (2/10s) for tenant acme to google; "
+                       "deferred (and 33 more recipients over a limit in the last 10 s, not logged one by one)");
 }
