@@ -7,6 +7,7 @@
 // See docs/feedback.md.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -20,6 +21,8 @@
 
 namespace presend {
 
+class DestinationGroups; // presend/rates.hpp
+
 using SystemTime = std::chrono::system_clock::time_point;
 
 // A reply text that means "you are sending too fast": name it as metrics and logs show it, and an
@@ -32,19 +35,6 @@ struct ThrottleSignature {
 
 // The shipped signatures, most specific first (the first that matches names the event).
 const std::vector<ThrottleSignature>& default_throttle_signatures();
-
-// A destination group: the recipient domains it covers and the suffixes of the MX hosts that serve them
-// (a connection-level line names only the host, not a recipient).
-struct DestinationGroup {
-    std::string name;
-    std::vector<std::string> domains; // lower case, exact ("hotmail.com")
-    std::vector<std::string> relays;  // lower case host suffixes ("protection.outlook.com")
-    bool operator==(const DestinationGroup&) const = default;
-};
-
-// Microsoft, Google and Yahoo consumer domains with their MX hosts: the groups when `feedback.groups` is
-// empty. The names match the shipped `rates:` groups, whose limits a back-off scales.
-const std::vector<DestinationGroup>& default_feedback_groups();
 
 // How a group backs off and recovers. Durations are whole seconds.
 struct BackoffSettings {
@@ -63,7 +53,6 @@ struct FeedbackConfig {
     BackoffSettings backoff;
     std::vector<ThrottleSignature> signatures; // the config's own, tried before the shipped ones
     bool default_signatures = true;            // false: only the config's own
-    std::vector<DestinationGroup> groups;      // empty: default_feedback_groups()
     bool operator==(const FeedbackConfig&) const = default;
 };
 
@@ -109,27 +98,21 @@ class SignatureSet {
 std::optional<DeliveryReport> parse_delivery_report(std::string_view line, const SignatureSet& signatures,
                                                     SystemTime now);
 
-// Recipient domain → group name; "" when the domain belongs to no group.
-using GroupResolver = std::function<std::string(std::string_view recipient_domain)>;
+// How far a followed line's own time stamp may be from the time it is read and still date it: a followed
+// line is read within a second or so of being written, so more means a clock or time-zone mismatch (a
+// syslog stamp written in another zone, a log host whose clock is off) and the read time is the better
+// guess. Ten minutes also covers a follower catching up after a stall.
+constexpr std::chrono::minutes k_max_log_skew{10};
 
-// The resolver and relay matching of a list of groups (the config's, or the defaults).
-class GroupMap {
-  public:
-    explicit GroupMap(std::vector<DestinationGroup> groups);
-    // domain's group; a domain no group names is a group of its own, named after the domain, so a
-    // throttling regional provider backs off too.
-    std::string for_domain(std::string_view domain) const;
-    // The group whose relay suffixes match host, or "".
-    std::string for_relay(std::string_view host) const;
-    GroupResolver resolver() const;
+// The time of a followed line: its own time stamp (report.time) when it is within k_max_log_skew of read,
+// else read.
+SystemTime followed_line_time(std::optional<SystemTime> stamped, SystemTime read);
 
-  private:
-    std::vector<DestinationGroup> m_groups;
-};
-
-// The group of a report: the resolver's answer for its recipient domain, or for a connection-level line
-// the group whose relays match. "" when it cannot be told.
-std::string group_of(const DeliveryReport& report, const GroupResolver& resolver, const GroupMap& relays);
+// The group of a throttle event, from the `rates:` destination groups (presend/rates.hpp): its recipient
+// domain's group; failing that (a connection-level line, a domain hosted at a provider, a domain no group
+// names) the group whose MX suffixes match the relay; failing that the recipient domain itself, so a
+// throttling regional provider backs off too. "" when it cannot be told (no recipient, unknown relay).
+std::string group_of(const DeliveryReport& report, const DestinationGroups& groups);
 
 // Why a group is backing off, for logs, the decision log and the report. No recipient local parts: the
 // sample line has them masked ("to=<***@hotmail.com>") and is cut at k_max_sample_chars.
@@ -163,12 +146,13 @@ std::string format_factor(double factor);
 // (5 throttle events, signature microsoft-ip-reputation, since 2026-11-27T10:04:50.000Z); sample: ...".
 std::string describe(const BackoffChange& change);
 
-// One group's state, for the report of replay and for tests.
+// One group's state, for the report of replay, `presend rates` (through the state file) and tests.
 struct GroupBackoff {
     std::string group;
     double factor = 1.0;
     std::size_t step = 0; // index into the curve of the last step down
     BackoffReason why;
+    SystemTime next_recovery{}; // when the factor next grows, if no throttle event comes first
 };
 
 // Per group: a sliding window of throttle events, the back-off step, the hold and the recovery.
@@ -206,6 +190,23 @@ class Backoff {
     mutable std::mutex m_mutex;
     std::map<std::string, std::unique_ptr<Group>, std::less<>> m_groups;
     std::size_t m_dropped = 0;
+};
+
+// The factor of each `rates:` destination group as the rate limiter reads it on every rate check: one atomic
+// load, no lock, so a milter thread never waits for the follower or for another milter thread. The follower
+// publishes each change Backoff reports (record() at once, advance() on its next turn, at most
+// k_poll_interval late). The groups are fixed at construction; any other group (one named after a
+// domain) reads 1.
+class BackoffFactors {
+  public:
+    explicit BackoffFactors(const std::vector<std::string>& groups);
+    double get(std::string_view group) const;
+    // Ignored for a group not given at construction: no limit is scoped to it.
+    void set(std::string_view group, double factor);
+
+  private:
+    std::map<std::string, std::size_t, std::less<>> m_index; // never changed after construction
+    std::unique_ptr<std::atomic<double>[]> m_factors;
 };
 
 constexpr std::size_t k_max_groups = 1000; // more distinct throttling destinations than any sender has

@@ -41,26 +41,38 @@ struct TransparentStringHash {
 template <class V>
 using StringMap = std::unordered_map<std::string, V, TransparentStringHash, std::equal_to<>>;
 
-// Recipient domain → destination group. Exact domains ("outlook.com") and suffixes ("*.outlook.com": any
-// subdomain, not the domain itself); an exact entry wins, then the longest suffix.
+// The one table of destination groups, owned by `rates:` and used by the volume guard and the feedback module.
+// Recipient domain → group: exact domains ("outlook.com") and suffixes ("*.outlook.com": any subdomain, not the
+// domain itself); an exact entry wins, then the longest suffix. Relay host → group: the suffixes of the MX
+// hosts a group's receivers answer from ("protection.outlook.com": that host and every host below it), with
+// which the feedback module classifies a Postfix log line that names no recipient, or a domain hosted at a
+// provider (Microsoft 365, Google Workspace); the longest suffix wins.
 class DestinationGroups {
   public:
     // Adds or replaces one mapping. pattern is lower-case ASCII, as validated by rates_config.cpp.
     void add(std::string_view pattern, std::string_view group);
+    // Adds or replaces one MX host suffix ("protection.outlook.com"), lower-case ASCII.
+    void add_mx(std::string_view suffix, std::string_view group);
     // The group of domain (any case, a trailing dot ignored); k_other_group when none names it.
     std::string_view group_of(std::string_view domain) const;
+    // The group whose MX suffix matches host (any case, a trailing dot ignored); "" when none does.
+    std::string_view group_of_mx(std::string_view host) const;
     // Every group named, sorted, k_other_group included.
     std::vector<std::string> names() const;
     // (pattern, group) pairs, sorted by group then pattern: for `presend rates` and the docs.
     std::vector<std::pair<std::string, std::string>> entries() const;
+    // (MX suffix, group) pairs, sorted the same way.
+    std::vector<std::pair<std::string, std::string>> mx_entries() const;
     bool operator==(const DestinationGroups&) const = default;
 
   private:
     StringMap<std::string> m_exact;
     StringMap<std::string> m_suffix; // ".outlook.com" → group
+    StringMap<std::string> m_mx;     // ".protection.outlook.com" → group
 };
 
-// The shipped groups: microsoft, google, yahoo, apple with their national variants (docs/rates.md).
+// The shipped groups: microsoft, google, yahoo, apple with their national variants and MX hosts
+// (docs/rates.md).
 DestinationGroups default_destination_groups();
 
 // One limit: rate tokens per window, at most burst at once, one token per recipient. tenant and group say
@@ -133,6 +145,7 @@ struct BucketState {
     double burst = 0;
     double rate_per_ms = 0;
     std::int64_t updated_ms = 0; // unix milliseconds of the last take
+    std::int64_t expires_ms = 0; // when it is full again (or its day is over) and may go; 0: not known
 };
 
 // Where the buckets live. Thread-safe. take() never blocks longer than the store's timeout; a store that
@@ -153,6 +166,14 @@ class RateStore {
     virtual std::vector<BucketState> buckets(std::int64_t now_ms) const = 0;
     // Counts changes: the daemon writes the memory store's state file only when this moved.
     virtual std::uint64_t version() const = 0;
+    // Takes back buckets an earlier run saved (the memory store's state file), so a restart does not refill
+    // them: those expired by now_ms, or full again, are dropped. Returns how many were kept. The Redis store
+    // keeps its own buckets and takes none.
+    virtual std::size_t restore(std::span<const BucketState> buckets, std::int64_t now_ms) {
+        (void)buckets;
+        (void)now_ms;
+        return 0;
+    }
     virtual std::string describe() const = 0;
 };
 
@@ -164,12 +185,19 @@ std::shared_ptr<RateStore> open_rate_store(const RatesConfig& config);
 // this MTA (the Postfix log feedback supplies it). Values outside are clamped (see RateLimiter).
 using BackoffProvider = std::function<double(std::string_view group, RateClock::time_point now)>;
 
-// A back-off in force, as `presend rates` shows it: the group, its factor, since when, and why.
+// A back-off in force, as `presend rates` shows it: the group, its factor, since when, and why (the
+// feedback module's Backoff::snapshot(), daemon/rate_check.cpp).
 struct BackoffEntry {
     std::string group;
     double factor = 1.0;
     RateClock::time_point since{};
-    std::string reason;
+    std::string signature;  // of the throttle event that completed the last burst
+    std::size_t events = 0; // throttle events in the window when it did
+    std::size_t step = 0;   // 1-based step of the curve reached
+    std::size_t steps = 0;  // steps in the curve
+    RateClock::time_point last_event{};
+    RateClock::time_point next_recovery{}; // when the factor next grows, if no throttle event comes first
+    std::string sample;                    // that event's log line, recipient local parts masked
 };
 
 // What happened to one recipient.

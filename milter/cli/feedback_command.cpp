@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 
 #include "engine/feedback_config.hpp"
+#include "engine/rates_config.hpp"
 #include "presend/decision_log.hpp"
 #include "presend/feedback.hpp"
 
@@ -40,10 +41,9 @@ struct GroupSummary {
 
 class Replay {
   public:
-    Replay(const FeedbackConfig& config, bool json)
-        : m_signatures(SignatureSet::from_config(config)),
-          m_groups(config.groups.empty() ? default_feedback_groups() : config.groups),
-          m_resolver(m_groups.resolver()), m_backoff(config.backoff), m_json(json) {}
+    Replay(const FeedbackConfig& config, DestinationGroups groups, bool json)
+        : m_signatures(SignatureSet::from_config(config)), m_groups(std::move(groups)), m_backoff(config.backoff),
+          m_json(json) {}
 
     void line(std::string_view text) {
         ++m_lines;
@@ -58,7 +58,7 @@ class Replay {
         for (const auto& change : m_backoff.advance(*report->time))
             print(change);
         if (!report->throttling) return;
-        const std::string group = group_of(*report, m_resolver, m_groups);
+        const std::string group = group_of(*report, m_groups);
         if (group.empty()) {
             ++m_unattributed;
             return;
@@ -155,8 +155,7 @@ class Replay {
     }
 
     SignatureSet m_signatures;
-    GroupMap m_groups;
-    GroupResolver m_resolver;
+    DestinationGroups m_groups;
     Backoff m_backoff;
     bool m_json;
     SystemTime m_now = std::chrono::system_clock::now(); // the year of traditional syslog time stamps
@@ -168,8 +167,12 @@ class Replay {
 
 int run_replay(const ReplayOptions& opts) {
     FeedbackConfig config;
+    DestinationGroups groups = default_destination_groups();
     try {
-        if (!opts.config.empty()) config = load_feedback_config(opts.config);
+        if (!opts.config.empty()) {
+            config = load_feedback_config(opts.config);
+            groups = load_destination_groups(opts.config);
+        }
     } catch (const ConfigError& e) {
         std::cerr << "presend feedback replay: " << e.what() << "\n";
         return 2;
@@ -182,7 +185,7 @@ int run_replay(const ReplayOptions& opts) {
             return 2;
         }
     }
-    Replay replay(config, opts.json);
+    Replay replay(config, std::move(groups), opts.json);
     std::string line;
     for (auto& in : inputs)
         while (std::getline(in, line)) {

@@ -10,6 +10,7 @@
 #include "engine/rates_state.hpp"
 #include "presend/config.hpp"
 #include "presend/decision_log.hpp"
+#include "presend/feedback.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -95,9 +96,16 @@ void print_text(const nlohmann::json& view) {
     }
     std::printf("\nback-off\n");
     if (view["backoff"].empty()) std::printf("  (none: every group at its full rate)\n");
-    for (const auto& b : view["backoff"])
-        std::printf("  %-20s factor %.2f since %s (%s)\n", b.value("group", "").c_str(), b.value("factor", 1.0),
-                    b.value("since", "").c_str(), b.value("reason", "").c_str());
+    for (const auto& b : view["backoff"]) {
+        std::printf("  %-20s factor %s, step %zu of %zu, since %s\n", b.value("group", "").c_str(),
+                    format_factor(b.value("factor", 1.0)).c_str(), b.value("step", std::size_t{0}),
+                    b.value("steps", std::size_t{0}), b.value("since", "").c_str());
+        std::printf("  %-20s why: %zu throttle events in the window, signature %s; last %s\n", "",
+                    b.value("events", std::size_t{0}), b.value("signature", "").c_str(),
+                    b.value("last_event", "").c_str());
+        std::printf("  %-20s next recovery %s, if no throttling comes first\n", "", b.value("next_recovery", "").c_str());
+        std::printf("  %-20s sample: %s\n", "", b.value("sample", "").c_str());
+    }
     std::printf("\nbuckets\n");
     if (view["buckets"].empty()) std::printf("  (none in use: every bucket is full)\n");
     for (const auto& b : view["buckets"]) {

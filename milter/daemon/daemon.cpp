@@ -143,11 +143,12 @@ std::shared_ptr<const State> with_rates(std::shared_ptr<const State> state, cons
 std::shared_ptr<const State> with_feedback(std::shared_ptr<const State> state, const FeedbackFollower& feedback) {
     auto next = std::make_shared<State>(*state);
     next->backoff = feedback.backoff();
-    if (next->rates && next->backoff) {
-        std::shared_ptr<const Backoff> backoff = next->backoff;
+    if (next->rates) next->rates->handle()->set_backoff(next->backoff); // for the state file: who and why
+    // The factors are read lock-free on every rate check; the follower publishes each change to them.
+    if (auto factors = feedback.factors(); next->rates && factors) {
         next->rates = std::make_shared<RateCheck>(
             next->config.rates, next->rates->handle(),
-            [backoff](std::string_view group, RateClock::time_point now) { return backoff->factor(group, now); });
+            [factors](std::string_view group, RateClock::time_point) { return factors->get(group); });
     }
     return next;
 }
@@ -286,7 +287,7 @@ class ControlThread {
                 "next start of presend serve; still {} logging to {}",
                 was.socket, was.log_target);
         if (now.log_level != was.log_level) spdlog::set_level(spdlog::level::from_str(now.log_level));
-        m_feedback.apply(now.feedback); // unchanged: keeps following with the same back-off state
+        m_feedback.apply(now.feedback, now.rates.groups); // unchanged: keeps following with the same back-off state
         next = with_feedback(std::move(next), m_feedback);
         m_store.replace(next);
         daemon_metrics().reload(true);
@@ -406,7 +407,7 @@ void start_metrics(const MetricsConfig& config, bool first) {
 
     // After the drop: the follower reads the log as `user:`, so a log it may not read says so at start.
     auto* feedback = new FeedbackFollower(*decisions); // never destroyed, like the store: see worker_exit()
-    feedback->apply(config.feedback);
+    feedback->apply(config.feedback, config.rates.groups);
     store->replace(with_feedback(store->current(), *feedback));
 
     int rc;
@@ -416,6 +417,9 @@ void start_metrics(const MetricsConfig& config, bool first) {
     }
     feedback->stop();
     drain();
+    // The memory store's counts, as they are at the stop, for the next worker (restart) or daemon (start).
+    if (const auto last = store->current(); last->rates && last->rates->handle()->config().backend == "memory")
+        last->rates->handle()->write_state(RateClock::now());
     spdlog::info("milter stopped");
     worker_exit(rc == MI_SUCCESS ? k_exit_ok : k_exit_failure);
 }

@@ -14,33 +14,42 @@ FeedbackFollower::~FeedbackFollower() {
     stop();
 }
 
-void FeedbackFollower::apply(const FeedbackConfig& config) {
-    if (m_config && *m_config == config) return; // unchanged: the thread and the back-off state go on
+void FeedbackFollower::apply(const FeedbackConfig& config, const DestinationGroups& groups) {
+    if (m_config && *m_config == config && m_groups == groups) return; // unchanged: the state goes on
     stop();
     if (m_backoff) // the old state is dropped: its groups are no longer slowed
         for (const auto& g : m_backoff->snapshot(std::chrono::system_clock::now()))
             daemon_metrics().backoff_factor(g.group, 1.0);
     m_config = config;
+    m_groups = groups;
     if (config.log.empty()) {
         std::lock_guard lock(m_mutex);
         m_backoff.reset();
+        m_factors.reset();
         return;
     }
     auto backoff = std::make_shared<Backoff>(config.backoff);
+    auto factors = std::make_shared<BackoffFactors>(groups.names());
     // The named groups show their 1.0 from the first scrape, so a dashboard has every line from the start.
-    for (const auto& g : config.groups.empty() ? default_feedback_groups() : config.groups)
-        daemon_metrics().backoff_factor(g.name, 1.0);
+    for (const auto& name : groups.names())
+        if (name != k_other_group) daemon_metrics().backoff_factor(name, 1.0);
     {
         std::lock_guard lock(m_mutex);
         m_backoff = backoff;
+        m_factors = factors;
         m_stopping = false;
     }
-    m_thread = std::thread([this, config, backoff] { run(config, backoff); });
+    m_thread = std::thread([this, config, groups, backoff, factors] { run(config, groups, backoff, factors); });
 }
 
 std::shared_ptr<const Backoff> FeedbackFollower::backoff() const {
     std::lock_guard lock(m_mutex);
     return m_backoff;
+}
+
+std::shared_ptr<const BackoffFactors> FeedbackFollower::factors() const {
+    std::lock_guard lock(m_mutex);
+    return m_factors;
 }
 
 void FeedbackFollower::stop() {
@@ -53,7 +62,8 @@ void FeedbackFollower::stop() {
     m_thread.join();
 }
 
-void FeedbackFollower::emit(const BackoffChange& change) {
+void FeedbackFollower::emit(const BackoffChange& change, BackoffFactors& factors) {
+    factors.set(change.group, change.to); // first: the rate limiter slows down before the log says so
     const bool slower = change.kind == BackoffChange::Kind::enter || change.kind == BackoffChange::Kind::down;
     if (slower)
         spdlog::warn("back-off: {}", describe(change));
@@ -63,11 +73,10 @@ void FeedbackFollower::emit(const BackoffChange& change) {
     m_decisions.write(backoff_event_json(change));
 }
 
-void FeedbackFollower::run(FeedbackConfig config, std::shared_ptr<Backoff> backoff) {
+void FeedbackFollower::run(FeedbackConfig config, DestinationGroups groups, std::shared_ptr<Backoff> backoff,
+                           std::shared_ptr<BackoffFactors> factors) {
     try {
         const SignatureSet signatures = SignatureSet::from_config(config);
-        const GroupMap groups(config.groups.empty() ? default_feedback_groups() : config.groups);
-        const GroupResolver resolver = groups.resolver();
         LogTail tail(config.log);
         spdlog::info("feedback: following {} ({} signatures, back-off at {} events in {} s)", config.log,
                      signatures.size(), config.backoff.threshold, config.backoff.window.count());
@@ -80,11 +89,11 @@ void FeedbackFollower::run(FeedbackConfig config, std::shared_ptr<Backoff> backo
                 spdlog::warn("feedback: {} does not exist (yet); following it once it does", config.log);
             else if (!tail.event().empty())
                 spdlog::info("feedback: {} {}; reading on", config.log, tail.event());
-            // Lines are dated when read: a traditional syslog stamp has no year or zone, and a followed
-            // line is at most k_poll_interval old.
+            // A line is dated by its own time stamp when that is within k_max_log_skew of now (so a
+            // burst read late, after a stall or at start-up, keeps its real spacing), else when read.
             const auto now = std::chrono::system_clock::now();
             for (const auto& change : backoff->advance(now))
-                emit(change);
+                emit(change, *factors);
             for (const auto& line : lines) {
                 std::optional<DeliveryReport> report;
                 try {
@@ -94,12 +103,12 @@ void FeedbackFollower::run(FeedbackConfig config, std::shared_ptr<Backoff> backo
                     continue;
                 }
                 if (!report || !report->throttling) continue;
-                const std::string group = group_of(*report, resolver, groups);
+                const std::string group = group_of(*report, groups);
                 if (group.empty()) continue;
-                report->time = now;
+                report->time = followed_line_time(report->time, now);
                 const auto recorded = backoff->record(group, *report, line);
                 if (recorded.counted) daemon_metrics().throttle_event(group, report->signature);
-                if (recorded.change) emit(*recorded.change);
+                if (recorded.change) emit(*recorded.change, *factors);
             }
             lock.lock();
             if (!more) m_wake.wait_for(lock, k_poll_interval, [this] { return m_stopping; });

@@ -9,6 +9,7 @@
 
 #include "presend/decision_log.hpp"
 #include "presend/feedback.hpp"
+#include "presend/rates.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -32,22 +33,28 @@ class FeedbackFollower {
     FeedbackFollower(const FeedbackFollower&) = delete;
     FeedbackFollower& operator=(const FeedbackFollower&) = delete;
 
-    // At start and on every reload. The same section as before: nothing changes, the back-off state is
-    // kept. A different one: the thread is stopped and started again with a fresh Backoff (the old
-    // groups' gauges go back to 1). log "": no thread.
-    void apply(const FeedbackConfig& config);
-    // The groups' back-off, for the rate limiter; null when no log is followed.
+    // At start and on every reload, with the `rates:` destination groups that classify the lines. The
+    // same section and groups as before: nothing changes, the back-off state is kept. Different ones: the
+    // thread is stopped and started again with a fresh Backoff (the old groups' gauges go back to 1).
+    // log "": no thread.
+    void apply(const FeedbackConfig& config, const DestinationGroups& groups);
+    // The groups' back-off, for the state file (who and why); null when no log is followed.
     std::shared_ptr<const Backoff> backoff() const;
+    // The factors the rate limiter reads, lock-free, published on every change; null when no log is followed.
+    std::shared_ptr<const BackoffFactors> factors() const;
     // Stops the thread (joined within k_poll_interval plus one line's work).
     void stop();
 
   private:
-    void run(FeedbackConfig config, std::shared_ptr<Backoff> backoff);
-    void emit(const BackoffChange& change);
+    void run(FeedbackConfig config, DestinationGroups groups, std::shared_ptr<Backoff> backoff,
+             std::shared_ptr<BackoffFactors> factors);
+    void emit(const BackoffChange& change, BackoffFactors& factors);
 
     DecisionLog& m_decisions;
     std::optional<FeedbackConfig> m_config; // what the thread runs with; none before the first apply()
+    DestinationGroups m_groups;
     std::shared_ptr<Backoff> m_backoff;
+    std::shared_ptr<BackoffFactors> m_factors;
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
     bool m_stopping = false;

@@ -539,10 +539,8 @@ void write_unjudged_decision(Session& s) {
 // A suppressed or rate-limited recipient is worth one log line, like any recipient the MTA refuses.
 void log_rcpt_verdict(const Session& s, const RcptVerdict& r) {
     if (!r.store_error.empty()) return; // StoreErrorLog logs those, rate-limited
-    if (r.check == RcptVerdict::Check::rates) {
-        spdlog::info("{}: <{}> over {} ({}) for tenant {} to {}; {}", queue_id_of(&s), r.rcpt, r.rate_limit, r.rate,
-                     r.rate_tenant, r.rate_group,
-                     r.action == Action::tempfail ? "deferred" : "not deferred (dry-run or the sendmail command)");
+    if (r.check == RcptVerdict::Check::rates) { // rate-limited: a refusal can come by the hundred a minute
+        if (s.state && s.state->rates) s.state->rates->handle()->log_limited(queue_id_of(&s), r);
         return;
     }
     spdlog::info("{}: <{}> suppressed: {} ({} entry {}, {}, since {}); {}", queue_id_of(&s), r.rcpt, r.reason,

@@ -2,14 +2,15 @@
 // RateStoreHandle holds the store (and, for the memory store, the thread that writes its state file) across
 // reloads while the store settings are unchanged, so a reload never resets the counters; a RateCheck is built
 // per config load (daemon.cpp) with that config's limits, shared by every session; thread-safe. A store that
-// cannot answer gives on_store_error, logged rate-limited (StoreErrorLog), never one line per recipient.
+// cannot answer gives on_store_error, logged rate-limited (StoreErrorLog), never one line per recipient;
+// so are the recipients over a limit (log_limited).
 #pragma once
 
 #include "daemon/suppression_check.hpp"
+#include "presend/feedback.hpp"
 #include "presend/rates.hpp"
 
 #include <condition_variable>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,15 +19,16 @@
 
 namespace presend::daemon {
 
-// The store of one `rates:` store setting, and the back-off factors seen, for the state file.
+// The store of one `rates:` store setting, and the feedback back-off whose groups the state file lists.
 class RateStoreHandle {
   public:
     // How often at most the memory store's state file is written: `presend rates` is read by people.
     static constexpr auto k_state_interval = std::chrono::seconds(1);
 
     // Opens the store (never throws: a store that cannot be opened makes every check a store error) and,
-    // for the memory store, starts the state file writer.
-    explicit RateStoreHandle(const RatesConfig& config);
+    // for the memory store, takes back the counts of the state file (stale buckets dropped) and starts the
+    // state file writer. now: the time the saved counts are refilled to (tests set it).
+    explicit RateStoreHandle(const RatesConfig& config, RateClock::time_point now = RateClock::now());
     ~RateStoreHandle();
     RateStoreHandle(const RateStoreHandle&) = delete;
     RateStoreHandle& operator=(const RateStoreHandle&) = delete;
@@ -38,14 +40,24 @@ class RateStoreHandle {
     const std::string& describe() const { return m_describe; }
     StoreErrorLog& errors() { return m_errors; }
 
-    // Wraps provider so that factors below 1 are remembered (group, factor, since) for the state file.
-    BackoffProvider recording(BackoffProvider provider);
-    std::vector<BackoffEntry> backoff() const;
-    // Writes the state file now (the writer thread's job; the tests call it). False when it failed.
+    // The feedback follower's back-off (null: none), whose groups in back-off the state file lists with
+    // why. Set by daemon.cpp on start and on every reload; read by the writer thread, never on the RCPT path.
+    void set_backoff(std::shared_ptr<const Backoff> backoff);
+    std::vector<BackoffEntry> backoff(RateClock::time_point now) const;
+    // The log line of a recipient over a limit, at most one per k_limited_interval: a tenant pushing past its
+    // rate gets 451s by the hundred a minute, and a line each would bury the log (the decision log has every
+    // one). The line that goes out says how many were held back before it.
+    void log_limited(std::string_view queue_id, const RcptVerdict& verdict,
+                     LineLimiter::Clock::time_point now = LineLimiter::Clock::now());
+    static constexpr auto k_limited_interval = StoreErrorLog::k_interval;
+
+    // Writes the state file now: the writer thread's job, and the worker's at a clean stop. False when it
+    // failed. Serialised: the two never write the same temporary file at once.
     bool write_state(RateClock::time_point now);
 
   private:
     void writer_loop();
+    void restore_state(RateClock::time_point now);
 
     const RatesConfig m_config;
     std::shared_ptr<RateStore> m_store;
@@ -54,12 +66,16 @@ class RateStoreHandle {
     StoreErrorLog m_errors;
 
     mutable std::mutex m_backoff_mutex;
-    std::map<std::string, BackoffEntry, std::less<>> m_backoff; // groups with a factor below 1
+    std::shared_ptr<const Backoff> m_backoff;
 
+    std::mutex m_limited_mutex; // taken only for a recipient over a limit, never on a check that passes
+    LineLimiter m_limited{k_limited_interval};
+    std::mutex m_write_mutex;  // one write_state() at a time
     std::mutex m_writer_mutex; // guards m_stop for the condition variable
     std::condition_variable m_wake;
     bool m_stop = false;
     std::uint64_t m_written_version = ~std::uint64_t{0};
+    std::string m_written_backoff; // the back-off part last written, as JSON: a change is written too
     bool m_write_failing = false;
     std::thread m_writer;
 };

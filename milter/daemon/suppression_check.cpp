@@ -58,26 +58,38 @@ std::string suppressed_reply(std::string_view rcpt, const SuppressionEntry& entr
     return bracketed(rcpt) + ": recipient suppressed (" + reply_word(entry.reason) + " since " + date + ")";
 }
 
+bool LineLimiter::admit(Clock::time_point now, std::size_t& held) {
+    if (now < m_next) {
+        ++m_held;
+        return false;
+    }
+    held = m_held;
+    m_held = 0;
+    m_next = now + m_interval;
+    return true;
+}
+
+void LineLimiter::reset(Clock::time_point now) {
+    m_next = now;
+    m_held = 0;
+}
+
 void StoreErrorLog::failed(std::string_view rcpt, std::string_view error, Action answer,
                            Clock::time_point now) {
     std::lock_guard lock(m_mutex);
     m_failing = true;
     ++m_total;
     m_last_error = std::string(error);
-    if (now < m_next_line) {
-        ++m_unlogged;
-        return;
-    }
-    if (m_unlogged > 0)
-        spdlog::error("{} {}: {} more lookups failed in the last {} s; recipients got {}", m_kind, m_store, m_unlogged,
+    std::size_t held = 0;
+    if (!m_lines.admit(now, held)) return;
+    if (held > 0)
+        spdlog::error("{} {}: {} more lookups failed in the last {} s; recipients got {}", m_kind, m_store, held,
                       std::chrono::duration_cast<std::chrono::seconds>(k_interval).count(),
                       to_string(answer));
     spdlog::error("{} {}: lookup of <{}> failed: {}; answering {} (further failures are "
                   "summed up every {} s)",
                   m_kind, m_store, rcpt, error, to_string(answer),
                   std::chrono::duration_cast<std::chrono::seconds>(k_interval).count());
-    m_unlogged = 0;
-    m_next_line = now + k_interval;
 }
 
 void StoreErrorLog::answered(Clock::time_point now) {
@@ -87,8 +99,8 @@ void StoreErrorLog::answered(Clock::time_point now) {
     spdlog::info("{} {}: answering again after {} failed lookups (last error: {})", m_kind, m_store, m_total,
                  m_last_error);
     m_failing = false;
-    m_total = m_unlogged = 0;
-    m_next_line = now; // the next failure is news again
+    m_total = 0;
+    m_lines.reset(now); // the next failure is news again
 }
 
 SuppressionCheck::SuppressionCheck(SuppressionConfig config)

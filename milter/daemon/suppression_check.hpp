@@ -27,6 +27,23 @@ struct RcptAnswer {
     std::string text;
 };
 
+// At most one log line per interval for a line that can come once per recipient: the lines held back in
+// between are counted, and the next line that goes out says how many. Not thread-safe: its owner locks.
+class LineLimiter {
+  public:
+    using Clock = std::chrono::steady_clock;
+    explicit LineLimiter(Clock::duration interval) : m_interval(interval) {}
+    // Whether a line goes out at now; when it does, held gets how many were held back since the last one.
+    bool admit(Clock::time_point now, std::size_t& held);
+    // The next line goes out whatever the time.
+    void reset(Clock::time_point now);
+
+  private:
+    const Clock::duration m_interval;
+    Clock::time_point m_next{};
+    std::size_t m_held = 0;
+};
+
 // The first store error of a burst is logged at once, the rest are counted and summed up in one line per
 // k_interval; the first lookup that works again logs that the store is back and how many failed. Shared by
 // the suppression list and the rate counters (rate_check.cpp); kind names which in every line.
@@ -45,9 +62,8 @@ class StoreErrorLog {
     const std::string m_store;
     std::atomic<bool> m_failing{false}; // read without the mutex on every lookup that works
     std::mutex m_mutex;
-    Clock::time_point m_next_line{};
-    std::size_t m_unlogged = 0; // failures since the last line
-    std::size_t m_total = 0;    // failures since the store last answered
+    LineLimiter m_lines{k_interval};
+    std::size_t m_total = 0; // failures since the store last answered
     std::string m_last_error;
 };
 

@@ -186,9 +186,32 @@ double Backoff::factor(std::string_view group, SystemTime now) const {
 std::vector<GroupBackoff> Backoff::snapshot(SystemTime now) const {
     std::vector<GroupBackoff> out;
     std::lock_guard lock(m_mutex);
-    for (const auto& [name, g] : m_groups)
-        if (g->active && factor_at(*g, now) < 1.0) out.push_back({name, factor_at(*g, now), g->step, g->why});
+    for (const auto& [name, g] : m_groups) {
+        if (!g->active || factor_at(*g, now) >= 1.0) continue;
+        const SystemTime start = g->start(m_settings);
+        const long long done = steps_since(start, now, m_settings.recover_every);
+        out.push_back({name, factor_at(*g, now), g->step, g->why, start + (done + 1) * m_settings.recover_every});
+    }
     return out;
+}
+
+BackoffFactors::BackoffFactors(const std::vector<std::string>& groups)
+    : m_factors(std::make_unique<std::atomic<double>[]>(groups.size())) {
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+        m_index.emplace(groups[i], i);
+        m_factors[i].store(1.0, std::memory_order_relaxed);
+    }
+}
+
+double BackoffFactors::get(std::string_view group) const {
+    const auto it = m_index.find(group);
+    // Relaxed: a factor is one number on its own; nothing else is published with it.
+    return it == m_index.end() ? 1.0 : m_factors[it->second].load(std::memory_order_relaxed);
+}
+
+void BackoffFactors::set(std::string_view group, double factor) {
+    if (const auto it = m_index.find(group); it != m_index.end())
+        m_factors[it->second].store(factor, std::memory_order_relaxed);
 }
 
 std::string format_factor(double factor) {

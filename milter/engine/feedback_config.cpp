@@ -39,21 +39,6 @@ bool valid_name(std::string_view name) {
            });
 }
 
-std::vector<std::string> lower_list(const std::string& file, const YAML::Node& node, const char* key) {
-    if (!node.IsSequence()) fail(file, node, std::string(key) + ": expected a list");
-    std::vector<std::string> out;
-    for (const auto& item : node) {
-        auto value = yaml::string_value(file, item, key);
-        std::transform(value.begin(), value.end(), value.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (!value.empty() && value.front() == '@') value.erase(0, 1);
-        if (value.empty() || value.find_first_of(" \t@") != std::string::npos)
-            fail(file, item, std::string(key) + ": expected a domain name");
-        out.push_back(std::move(value));
-    }
-    return out;
-}
-
 std::vector<double> curve_value(const std::string& file, const YAML::Node& node) {
     if (!node.IsSequence() || node.size() == 0 || node.size() > k_max_curve_steps)
         fail(file, node, "curve: expected a list of 1 to 10 factors, such as [0.5, 0.25, 0.1]");
@@ -90,29 +75,6 @@ std::vector<ThrottleSignature> signatures_value(const std::string& file, const Y
             fail(file, item["regex"], "regex: bad pattern for signature '" + s.name + "': " + e.what());
         }
         out.push_back(std::move(s));
-    }
-    return out;
-}
-
-std::vector<DestinationGroup> groups_value(const std::string& file, const YAML::Node& node) {
-    if (!node.IsMap()) fail(file, node, "groups: expected a mapping of group name to domains");
-    auto report = [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); };
-    std::vector<DestinationGroup> out;
-    for (const auto& kv : node) {
-        DestinationGroup group;
-        group.name = yaml::string_value(file, kv.first, "groups");
-        if (!valid_name(group.name)) fail(file, kv.first, "groups: a name is 1 to 64 of A-Z a-z 0-9 . _ -");
-        const YAML::Node& value = kv.second;
-        if (value.IsSequence()) {
-            group.domains = lower_list(file, value, "domains");
-        } else if (value.IsMap()) {
-            yaml::check_keys(value, {"domains", "relays"}, report);
-            if (auto n = value["domains"]) group.domains = lower_list(file, n, "domains");
-            if (auto n = value["relays"]) group.relays = lower_list(file, n, "relays");
-        } else {
-            fail(file, value, "groups: expected a list of domains or {domains: [...], relays: [...]}");
-        }
-        out.push_back(std::move(group));
     }
     return out;
 }
@@ -155,7 +117,11 @@ FeedbackConfig parse_feedback_config(const YAML::Node& node, const std::string& 
     }
     if (!config.default_signatures && config.signatures.empty())
         fail(file, node, "feedback: default_signatures is false and no signatures are given: nothing would count");
-    if (auto n = node["groups"]) config.groups = groups_value(file, n);
+    // Destination groups are `rates:`'s, one table for both sections; this key was never in a release.
+    if (auto n = node["groups"])
+        fail(file, n,
+             "groups: destination groups are set under rates: groups: (with mx: for relay host suffixes), one "
+             "table for the volume guard and the feedback back-off; see docs/rates.md");
     return config;
 }
 

@@ -24,9 +24,7 @@ namespace presend {
 //     recover_factor: 1.5           # > 1
 //     signatures: [{name: acme-slow-down, regex: "4\\.7\\.1 .*slow down"}]
 //     default_signatures: true
-//     groups:                       # until `rates:` maps domains to groups
-//       microsoft: [outlook.com, hotmail.com]
-//       acme: {domains: [acme.example], relays: [mx.acme.example]}
+// Destination groups are `rates:`'s (rates_config.hpp); a `groups:` key here is an error that says so.
 // Durations: "90s", "10m", "2h", "1d" or seconds. Unknown keys are errors, with a suggestion.
 FeedbackConfig parse_feedback_config(const YAML::Node& node, const std::string& file);
 

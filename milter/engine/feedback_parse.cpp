@@ -2,6 +2,7 @@
 // groups, and the mapping of a report to its group. See presend/feedback.hpp. Called by the log follower
 // for every line it reads and by `presend feedback replay`; a line is at most a few kilobytes.
 #include "presend/feedback.hpp"
+#include "presend/rates.hpp"
 
 #include "engine/suppression_import.hpp"
 
@@ -131,22 +132,6 @@ const std::vector<ThrottleSignature>& default_throttle_signatures() {
     return k_signatures;
 }
 
-const std::vector<DestinationGroup>& default_feedback_groups() {
-    static const std::vector<DestinationGroup> k_groups = {
-        {"microsoft",
-         {"outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com", "hotmail.co.uk", "hotmail.fr",
-          "hotmail.de", "hotmail.it", "hotmail.es", "live.co.uk", "live.fr", "live.de", "outlook.fr",
-          "outlook.de"},
-         {"protection.outlook.com"}},
-        {"google", {"gmail.com", "googlemail.com"}, {"google.com"}},
-        {"yahoo",
-         {"yahoo.com", "aol.com", "ymail.com", "rocketmail.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de",
-          "aim.com", "verizon.net", "att.net", "sbcglobal.net", "bellsouth.net"},
-         {"yahoodns.net"}},
-    };
-    return k_groups;
-}
-
 struct SignatureSet::Compiled {
     std::string name;
     std::regex regex;
@@ -236,38 +221,19 @@ std::optional<DeliveryReport> parse_delivery_report(std::string_view line, const
     return report;
 }
 
-GroupMap::GroupMap(std::vector<DestinationGroup> groups) : m_groups(std::move(groups)) {}
-
-std::string GroupMap::for_domain(std::string_view domain) const {
-    const std::string d = lower(domain);
-    for (const auto& g : m_groups)
-        if (std::find(g.domains.begin(), g.domains.end(), d) != g.domains.end()) return g.name;
-    return "";
+SystemTime followed_line_time(std::optional<SystemTime> stamped, SystemTime read) {
+    if (!stamped) return read;
+    const auto skew = *stamped > read ? *stamped - read : read - *stamped;
+    return skew <= k_max_log_skew ? *stamped : read;
 }
 
-std::string GroupMap::for_relay(std::string_view host) const {
-    const std::string h = lower(host);
-    for (const auto& g : m_groups)
-        for (const auto& suffix : g.relays) {
-            if (h == suffix) return g.name;
-            if (h.size() > suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-                h[h.size() - suffix.size() - 1] == '.')
-                return g.name;
-        }
-    return "";
-}
-
-GroupResolver GroupMap::resolver() const {
-    return [this](std::string_view domain) { return for_domain(domain); };
-}
-
-std::string group_of(const DeliveryReport& report, const GroupResolver& resolver, const GroupMap& relays) {
+std::string group_of(const DeliveryReport& report, const DestinationGroups& groups) {
     if (!report.domain.empty()) {
-        if (auto group = resolver(report.domain); !group.empty()) return group;
+        if (const auto group = groups.group_of(report.domain); group != k_other_group) return std::string(group);
     }
     // A hosted domain (Workspace, Microsoft 365) is throttled by its provider's servers like the
     // provider's own domains are; a domain nobody named is a group of its own.
-    if (auto group = relays.for_relay(report.relay_host); !group.empty()) return group;
+    if (const auto group = groups.group_of_mx(report.relay_host); !group.empty()) return std::string(group);
     return report.domain;
 }
 

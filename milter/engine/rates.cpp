@@ -36,21 +36,52 @@ void DestinationGroups::add(std::string_view pattern, std::string_view group) {
         m_exact[std::string(pattern)] = std::string(group);
 }
 
+void DestinationGroups::add_mx(std::string_view suffix, std::string_view group) {
+    m_mx["." + std::string(suffix)] = std::string(group);
+}
+
+namespace {
+
+// Longer names are not DNS names.
+constexpr std::size_t k_max_name = 255;
+
+// "." + name lower-cased, without its trailing dots, in buf (no allocation per recipient); "" when empty or
+// too long.
+std::string_view dotted_lower(std::string_view name, char (&buf)[k_max_name + 2]) {
+    while (!name.empty() && name.back() == '.')
+        name.remove_suffix(1);
+    if (name.empty() || name.size() > k_max_name) return {};
+    buf[0] = '.';
+    for (std::size_t i = 0; i < name.size(); ++i)
+        buf[i + 1] = ascii::lower(name[i]);
+    return {buf, name.size() + 1};
+}
+
+// The entry of map for the longest suffix of dotted (".a.b.c": ".a.b.c", ".b.c", ".c"), walking the dots from
+// the left; from = 1 leaves out dotted itself.
+const std::string* longest_suffix(const StringMap<std::string>& map, std::string_view dotted, std::size_t from) {
+    for (std::size_t dot = dotted.find('.', from); dot != std::string_view::npos; dot = dotted.find('.', dot + 1))
+        if (auto it = map.find(dotted.substr(dot)); it != map.end()) return &it->second;
+    return nullptr;
+}
+
+} // namespace
+
 std::string_view DestinationGroups::group_of(std::string_view domain) const {
-    // Lower-cased into a fixed buffer: no allocation per recipient. Longer domains are not DNS names.
-    char buf[256];
-    while (!domain.empty() && domain.back() == '.')
-        domain.remove_suffix(1);
-    if (domain.empty() || domain.size() >= sizeof buf) return k_other_group;
-    for (std::size_t i = 0; i < domain.size(); ++i)
-        buf[i] = ascii::lower(domain[i]);
-    const std::string_view name(buf, domain.size());
-    if (auto it = m_exact.find(name); it != m_exact.end()) return it->second;
-    // The longest suffix first: walk the dots from the left.
-    for (std::size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
-        if (auto it = m_suffix.find(name.substr(dot)); it != m_suffix.end()) return it->second;
-    }
-    return k_other_group;
+    char buf[k_max_name + 2];
+    const auto dotted = dotted_lower(domain, buf);
+    if (dotted.empty()) return k_other_group;
+    if (auto it = m_exact.find(dotted.substr(1)); it != m_exact.end()) return it->second;
+    const std::string* group = longest_suffix(m_suffix, dotted, 1); // *.suffix: subdomains only
+    return group ? std::string_view(*group) : k_other_group;
+}
+
+std::string_view DestinationGroups::group_of_mx(std::string_view host) const {
+    char buf[k_max_name + 2];
+    const auto dotted = dotted_lower(host, buf);
+    if (dotted.empty()) return {};
+    const std::string* group = longest_suffix(m_mx, dotted, 0); // the suffix's own host too
+    return group ? std::string_view(*group) : std::string_view{};
 }
 
 std::vector<std::string> DestinationGroups::names() const {
@@ -58,6 +89,8 @@ std::vector<std::string> DestinationGroups::names() const {
     for (const auto& [pattern, group] : m_exact)
         names.insert(group);
     for (const auto& [pattern, group] : m_suffix)
+        names.insert(group);
+    for (const auto& [suffix, group] : m_mx)
         names.insert(group);
     return {names.begin(), names.end()};
 }
@@ -73,27 +106,49 @@ std::vector<std::pair<std::string, std::string>> DestinationGroups::entries() co
     return out;
 }
 
+std::vector<std::pair<std::string, std::string>> DestinationGroups::mx_entries() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [suffix, group] : m_mx)
+        out.emplace_back(suffix.substr(1), group);
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.second, a.first) < std::tie(b.second, b.first); });
+    return out;
+}
+
 DestinationGroups default_destination_groups() {
     // The providers whose receivers throttle by volume, with the national domains that share their
-    // infrastructure (the same inbound servers, the same reputation).
-    static const std::pair<const char*, std::vector<const char*>> k_defaults[] = {
+    // infrastructure (the same inbound servers, the same reputation), and the suffixes of those servers' host
+    // names (a throttling reply names the host it came from).
+    struct Shipped {
+        const char* group;
+        std::vector<const char*> domains;
+        std::vector<const char*> mx;
+    };
+    static const Shipped k_defaults[] = {
         {"microsoft",
          {"outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com", "windowslive.com",
           "outlook.de", "outlook.fr", "outlook.es", "outlook.it", "outlook.jp", "outlook.com.au",
           "outlook.com.br", "hotmail.co.uk", "hotmail.fr", "hotmail.de", "hotmail.it", "hotmail.es",
           "hotmail.nl", "hotmail.be", "hotmail.ca", "hotmail.co.jp", "hotmail.com.br", "hotmail.com.au",
-          "live.co.uk", "live.fr", "live.de", "live.it", "live.nl", "live.be", "live.ca", "live.com.au"}},
-        {"google", {"gmail.com", "googlemail.com"}},
+          "live.co.uk", "live.fr", "live.de", "live.it", "live.nl", "live.be", "live.ca", "live.com.au"},
+         {"protection.outlook.com"}},
+        {"google", {"gmail.com", "googlemail.com"}, {"google.com"}},
+        // verizon.net, att.net, sbcglobal.net and bellsouth.net are mailboxes Yahoo hosts.
         {"yahoo",
          {"yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "aim.com", "yahoo.co.uk", "yahoo.fr",
           "yahoo.de", "yahoo.it", "yahoo.es", "yahoo.ca", "yahoo.co.jp", "yahoo.com.au", "yahoo.com.br",
-          "yahoo.co.in", "aol.co.uk", "aol.de", "aol.fr"}},
-        {"apple", {"icloud.com", "me.com", "mac.com"}},
+          "yahoo.co.in", "aol.co.uk", "aol.de", "aol.fr", "verizon.net", "att.net", "sbcglobal.net",
+          "bellsouth.net"},
+         {"yahoodns.net"}},
+        {"apple", {"icloud.com", "me.com", "mac.com"}, {"mail.icloud.com"}},
     };
     DestinationGroups groups;
-    for (const auto& [group, domains] : k_defaults)
-        for (const char* domain : domains)
-            groups.add(domain, group);
+    for (const auto& shipped : k_defaults) {
+        for (const char* domain : shipped.domains)
+            groups.add(domain, shipped.group);
+        for (const char* suffix : shipped.mx)
+            groups.add_mx(suffix, shipped.group);
+    }
     return groups;
 }
 

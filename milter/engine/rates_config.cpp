@@ -75,26 +75,49 @@ std::string tenant_value(const std::string& file, const YAML::Node& node, const 
              (star_allowed ? "; \"*\" means each tenant, \"-\" mail of no tenant" : "; \"-\" means mail of no tenant"));
 }
 
+// One group's domains (or *.domains), or with mx its MX host suffixes; each in one group only: a domain
+// goes to one provider, a relay answers for one.
+void parse_group_list(const YAML::Node& node, const std::string& file, const std::string& name, bool mx,
+                      std::set<std::string>& seen, DestinationGroups& groups) {
+    const std::string where = "group '" + name + "': " + (mx ? "mx: " : "");
+    if (!node.IsSequence() || node.size() == 0)
+        fail(file, node,
+             where + (mx ? "expected a list of host suffixes such as [mx.example.com]"
+                         : "expected a list of domains such as [example.com, \"*.example.net\"]"));
+    for (const auto& item : node) {
+        const auto value = yaml::as_string(item).value_or("");
+        if (!valid_domain_pattern(value) || (mx && value.starts_with("*.")))
+            fail(file, item,
+                 where + "'" + value + "' is not " +
+                     (mx ? "a lower-case host suffix (it covers the hosts below it: no *.)"
+                         : "a lower-case domain or *.domain"));
+        if (!seen.insert(value).second) fail(file, item, where + "'" + value + "' is already in a group above");
+        if (mx)
+            groups.add_mx(value, name);
+        else
+            groups.add(value, name);
+    }
+}
+
 void parse_groups(const YAML::Node& node, const std::string& file, DestinationGroups& groups) {
     if (!node.IsMap()) fail(file, node, "groups: expected a mapping of group name to a list of domains");
-    std::set<std::string> seen;
+    std::set<std::string> seen, seen_mx;
     for (const auto& kv : node) {
         const auto name = kv.first.as<std::string>("");
         if (!valid_group_name(name) || name == k_other_group)
             fail(file, kv.first,
                  "group '" + name + "': expected 1 to 64 of a-z 0-9 - _ (and not 'other', the group of every "
                  "domain no group names)");
-        if (!kv.second.IsSequence() || kv.second.size() == 0)
-            fail(file, kv.second, "group '" + name + "': expected a list of domains such as [example.com, \"*.example.net\"]");
-        for (const auto& item : kv.second) {
-            const auto pattern = yaml::as_string(item).value_or("");
-            if (!valid_domain_pattern(pattern))
-                fail(file, item,
-                     "group '" + name + "': '" + pattern + "' is not a lower-case domain or *.domain");
-            if (!seen.insert(pattern).second)
-                fail(file, item, "group '" + name + "': '" + pattern + "' is already in a group above");
-            groups.add(pattern, name);
+        if (!kv.second.IsMap()) {
+            parse_group_list(kv.second, file, name, false, seen, groups);
+            continue;
         }
+        yaml::check_keys(kv.second, {"domains", "mx"},
+                         [&](const YAML::Node& key, const std::string& message) { fail(file, key, message); });
+        if (!kv.second["domains"] && !kv.second["mx"])
+            fail(file, kv.second, "group '" + name + "': expected domains:, mx: or both");
+        if (auto n = kv.second["domains"]) parse_group_list(n, file, name, false, seen, groups);
+        if (auto n = kv.second["mx"]) parse_group_list(n, file, name, true, seen_mx, groups);
     }
 }
 
@@ -206,6 +229,22 @@ std::optional<std::chrono::milliseconds> parse_rate_window(std::string_view text
     }
 }
 
+DestinationGroups parse_destination_groups(const YAML::Node& node, const std::string& file) {
+    DestinationGroups groups = default_destination_groups();
+    if (!node || !node.IsMap()) return groups;
+    if (auto n = node["default_groups"]) {
+        const auto value = yaml::as_bool(n);
+        if (!value) fail(file, n, "default_groups: expected true or false");
+        if (!*value) groups = DestinationGroups{};
+    }
+    if (auto n = node["groups"]) parse_groups(n, file, groups);
+    return groups;
+}
+
+DestinationGroups load_destination_groups(const std::filesystem::path& path) {
+    return parse_destination_groups(yaml::load_config_section(path.string(), "rates"), path.string());
+}
+
 RatesConfig parse_rates_config(const YAML::Node& node, const std::string& file, const std::vector<Tenant>& tenants) {
     RatesConfig config;
     if (!node || node.IsNull()) return config;
@@ -226,12 +265,7 @@ RatesConfig parse_rates_config(const YAML::Node& node, const std::string& file, 
     if (auto n = node["state_file"]) config.state_file = yaml::config_path(file, n, "state_file");
     if (auto n = node["max_buckets"])
         config.max_buckets = static_cast<std::size_t>(yaml::bounded_integer(file, n, "max_buckets", 1024, 100000000));
-    if (auto n = node["default_groups"]) {
-        const auto value = yaml::as_bool(n);
-        if (!value) fail(file, n, "default_groups: expected true or false");
-        if (!*value) config.groups = DestinationGroups{};
-    }
-    if (auto n = node["groups"]) parse_groups(n, file, config.groups);
+    config.groups = parse_destination_groups(node, file);
     const auto group_names = config.groups.names();
 
     std::set<std::string> ids;

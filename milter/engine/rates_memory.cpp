@@ -92,11 +92,26 @@ class MemoryRateStore final : public RateStore {
             for (const auto& [key, bucket] : shard.buckets) {
                 if (bucket.expires_ms <= now_ms) continue;
                 out.push_back({key, refilled(bucket, bucket.burst, bucket.rate_per_ms, now_ms), bucket.burst,
-                               bucket.rate_per_ms, bucket.updated_ms});
+                               bucket.rate_per_ms, bucket.updated_ms, bucket.expires_ms});
             }
         }
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
         return out;
+    }
+
+    std::size_t restore(std::span<const BucketState> saved, std::int64_t now_ms) override {
+        std::size_t kept = 0;
+        for (const auto& s : saved) {
+            if (s.key.empty() || s.expires_ms <= now_ms || !(s.burst >= 1) || !(s.tokens >= 0)) continue;
+            Bucket bucket{s.tokens, s.burst, s.rate_per_ms, s.updated_ms, s.expires_ms};
+            if (refilled(bucket, s.burst, s.rate_per_ms, now_ms) >= s.burst) continue; // full: as if absent
+            auto& shard = m_shards[std::hash<std::string_view>{}(s.key) % k_shards];
+            std::lock_guard lock(shard.mutex);
+            if (shard.buckets.size() >= m_max_per_shard) continue; // a smaller max_buckets than the last run
+            shard.buckets.insert_or_assign(s.key, bucket);
+            ++kept;
+        }
+        return kept;
     }
 
     std::uint64_t version() const override { return m_version.load(); }

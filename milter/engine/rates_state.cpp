@@ -43,12 +43,22 @@ nlohmann::json rates_state_json(const std::vector<BucketState>& buckets, const s
                         {"used", std::max(0.0, b.burst - b.tokens)},
                         {"burst", b.burst},
                         {"rate_per_ms", b.rate_per_ms},
-                        {"updated", rfc3339_utc_ms(RateClock::time_point(std::chrono::milliseconds(b.updated_ms)))}});
+                        {"updated", rfc3339_utc_ms(RateClock::time_point(std::chrono::milliseconds(b.updated_ms)))},
+                        {"updated_ms", b.updated_ms},
+                        {"expires_ms", b.expires_ms}});
     }
     auto factors = nlohmann::json::array();
     for (const auto& e : backoff)
-        factors.push_back(
-            {{"group", e.group}, {"factor", e.factor}, {"since", rfc3339_utc_ms(e.since)}, {"reason", e.reason}});
+        factors.push_back({{"group", e.group},
+                           {"factor", e.factor},
+                           {"since", rfc3339_utc_ms(e.since)},
+                           {"signature", e.signature},
+                           {"events", e.events},
+                           {"step", e.step},
+                           {"steps", e.steps},
+                           {"last_event", rfc3339_utc_ms(e.last_event)},
+                           {"next_recovery", rfc3339_utc_ms(e.next_recovery)},
+                           {"sample", e.sample}});
     return {{"written", rfc3339_utc_ms(now)}, {"store", store}, {"buckets", list}, {"backoff", factors}};
 }
 
@@ -77,6 +87,21 @@ void write_rates_state(const std::filesystem::path& path, const nlohmann::json& 
         ::unlink(tmp.c_str());
         throw std::runtime_error(path.string() + ": " + std::strerror(error));
     }
+}
+
+std::vector<BucketState> rates_state_buckets(const nlohmann::json& state) {
+    std::vector<BucketState> out;
+    for (const auto& b : state.value("buckets", nlohmann::json::array())) {
+        // A line another version wrote without the numbers a restore needs is skipped, not guessed.
+        const auto number = [&](const char* key) { return b.contains(key) && b[key].is_number(); };
+        if (!b.is_object() || !b.contains("key") || !b["key"].is_string() || !number("tokens") || !number("burst") ||
+            !number("rate_per_ms") || !number("updated_ms") || !number("expires_ms"))
+            continue;
+        out.push_back({b["key"].get<std::string>(), b["tokens"].get<double>(), b["burst"].get<double>(),
+                       b["rate_per_ms"].get<double>(), b["updated_ms"].get<std::int64_t>(),
+                       b["expires_ms"].get<std::int64_t>()});
+    }
+    return out;
 }
 
 nlohmann::json read_rates_state(const std::filesystem::path& path) {

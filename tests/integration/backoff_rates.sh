@@ -4,7 +4,8 @@
 # Microsoft's throttling replies appear in the followed Postfix log, the group backs off to 0.5, and of the
 # next message's three recipients the first takes the last token and the other two are recorded as over the
 # limit at the halved rate (2/1h; dry-run, so all are delivered), while `presend rates` shows the back-off in
-# force. Every wait is bounded.
+# force and why (signature, events in the window, step, next recovery, the masked sample line). Every wait
+# is bounded.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -47,5 +48,20 @@ expect_item rate_limited 1 rate 2/1h
 expect_item rate_limited 2 rcpt "(none)"
 wait_until 10 eval '"$PRESEND_BIN" rates --config "$IT_WORKDIR/presend.yaml" 2>/dev/null | grep -qi "microsoft.*0\.5"' ||
     fail "presend rates does not show the microsoft back-off: $("$PRESEND_BIN" rates --config "$IT_WORKDIR/presend.yaml" 2>&1)"
-pass "presend rates: $("$PRESEND_BIN" rates --config "$IT_WORKDIR/presend.yaml" | grep -i 'microsoft.*0\.5' | head -n 1)"
+"$PRESEND_BIN" rates --config "$IT_WORKDIR/presend.yaml" >"$IT_WORKDIR/rates.txt"
+grep -qE '^  microsoft +factor 0\.5, step 1 of 1, since 20[0-9-]+T' "$IT_WORKDIR/rates.txt" &&
+    grep -qE 'why: 3 throttle events in the window, signature microsoft-ip-reputation; last 20' "$IT_WORKDIR/rates.txt" &&
+    grep -qE 'next recovery 20[0-9-]+T' "$IT_WORKDIR/rates.txt" &&
+    grep -qF 'sample: ' "$IT_WORKDIR/rates.txt" && grep -qF 'to=<***@hotmail.com>' "$IT_WORKDIR/rates.txt" ||
+    fail "presend rates does not say why microsoft backs off: $(cat "$IT_WORKDIR/rates.txt")"
+"$PRESEND_BIN" rates --config "$IT_WORKDIR/presend.yaml" --json >"$IT_WORKDIR/rates.json"
+"$IT_PYTHON" - "$IT_WORKDIR/rates.json" <<'EOF' || fail "presend rates --json back-off: $(cat "$IT_WORKDIR/rates.json")"
+import json, sys
+b = json.load(open(sys.argv[1]))["backoff"]
+assert len(b) == 1 and b[0]["group"] == "microsoft" and b[0]["factor"] == 0.5, b
+assert b[0]["signature"] == "microsoft-ip-reputation" and b[0]["events"] == 3, b
+assert b[0]["step"] == 1 and b[0]["steps"] == 1 and b[0]["next_recovery"] > b[0]["since"], b
+assert "4.7.650" in b[0]["sample"] and "x3@" not in b[0]["sample"], b
+EOF
+pass "presend rates: $(grep -A1 -E '^  microsoft +factor' "$IT_WORKDIR/rates.txt" | tr -s ' ' | tr '\n' ' ')"
 presend_stop

@@ -13,7 +13,6 @@ k_concurrency=6
 pf_setup "$(mktemp -d "${TMPDIR:-/tmp}/presend-it.XXXXXX")"
 presend_start --mode enforce --decision-log "$DECISIONS"
 
-worker_pid() { ps -o pid= --ppid "$1" 2>/dev/null | head -n 1 | tr -d ' '; }
 
 "$IT_PYTHON" "$IT_DIR/smtp_load.py" --port "$PF_SMTP_PORT" --message "$FIXTURES/compliant_bulk.eml" \
     --prefix k9 --count "$k_count" --concurrency "$k_concurrency" --deadline 90 >"$IT_WORKDIR/load.json" &

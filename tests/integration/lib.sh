@@ -361,6 +361,9 @@ presend_kill() {
     wait "$pid" 2>/dev/null || true
 }
 
+# worker_pid SUPERVISOR: the pid of presend's worker process (the supervisor's one child), or "".
+worker_pid() { ps -o pid= --ppid "$1" 2>/dev/null | head -n 1 | tr -d ' '; }
+
 presend_reload() {
     [ -n "$PRESEND_PID" ] || fail "presend_reload: presend is not running"
     kill -HUP "$PRESEND_PID"

@@ -6,7 +6,9 @@
 # `presend rates` shows the bucket from the daemon's state file, and `presend report` counts it. In dry-run
 # (a reload, which keeps the counts) a recipient over a limit is delivered and recorded as would_tempfail.
 # Mail from the sendmail command is counted but never deferred. Then the Redis store (a reload switches to it):
-# the same 451 past a limit, `presend rates` reading Redis, and 451 4.3.0 while Redis is down.
+# the same 451 past a limit, `presend rates` reading Redis, and 451 4.3.0 while Redis is down. In between, the
+# memory store's counts survive a restart of the daemon (SIGTERM, start) and of the worker (SIGKILL): a bucket
+# emptied before is still empty after.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -121,6 +123,33 @@ assert r["deferred"] >= 1 and r["would_defer"] == 2 and r["total"] == r["deferre
 assert r["store_errors"] == 0, r
 EOF
 pass "presend report counts the rate-limited recipients: deferred and not"
+
+# ---- restarts: the memory store's counts survive the daemon's and the worker's ---------------------------------
+write_config enforce "    - {group: apple, rate: 1, per: hour}"
+reload_ok
+send_to "a@icloud.com"
+expect_rcpt_reply a@icloud.com '^250 '
+expect_reply 250
+wait_until 10 eval '"$PRESEND_BIN" rates --config "$CONF" --json | grep -qF "\"limit\": \"group=apple,per=hour\""' ||
+    fail "the apple bucket is not in the state file: $("$PRESEND_BIN" rates --config "$CONF" --json)"
+presend_stop
+presend_start --config "$CONF"
+wait_log "$PRESEND_LOG" 'rates: [0-9]+ buckets in use taken back from' 1 10 || fail "the restarted daemon took no counts back"
+send_to "b@icloud.com"
+expect_rcpt_reply b@icloud.com \
+    '^451 4\.7\.1 <b@icloud\.com>: sending rate for acme to apple exceeded \(1/hour\), try again later$'
+pass "daemon restart: the apple bucket is still empty (1/hour taken before the stop)"
+
+worker=$(worker_pid "$PRESEND_PID")
+[ -n "$worker" ] || fail "presend has no worker process"
+kill -KILL "$worker"
+wait_log "$PRESEND_LOG" 'restarting the worker' 1 10 || fail "the supervisor did not restart the worker"
+wait_log "$PRESEND_LOG" 'rates: [0-9]+ buckets in use taken back from' 2 15 || fail "the new worker took no counts back"
+wait_until 15 eval 'port_listening "$PF_MILTER_PORT"' || fail "the new worker does not listen"
+send_to "c@icloud.com"
+expect_rcpt_reply c@icloud.com \
+    '^451 4\.7\.1 <c@icloud\.com>: sending rate for acme to apple exceeded \(1/hour\), try again later$'
+pass "worker killed and restarted: the apple bucket is still empty"
 
 # ---- Redis: the fleet's store; a Redis that is down gives on_error (451 4.3.0) ---------------------------------
 command -v redis-server >/dev/null || skip "redis-server not installed (run contrib/bootstrap); the memory part passed"

@@ -13,7 +13,6 @@ k_seconds=${PRESEND_SOAK_SECONDS:-40}
 pf_setup "$(mktemp -d "${TMPDIR:-/tmp}/presend-it.XXXXXX")"
 presend_start --mode enforce --decision-log "$DECISIONS"
 
-worker_pid() { ps -o pid= --ppid "$1" 2>/dev/null | head -n 1 | tr -d ' '; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 worker=$(worker_pid "$PRESEND_PID")

@@ -151,23 +151,49 @@ TEST_CASE("both syslog time stamp forms are read") {
     CHECK(*traditional.time < at(24 * 60));
 }
 
+TEST_CASE("a followed line is dated by its own time stamp within 10 minutes of now, else when read") {
+    const SystemTime read = at(30);
+    CHECK(followed_line_time(at(25), read) == at(25));       // read late: its own time
+    CHECK(followed_line_time(at(30, 5), read) == at(30, 5)); // a clock a little ahead
+    CHECK(followed_line_time(at(20), read) == at(20));       // the bound itself
+    CHECK(followed_line_time(at(19, 59), read) == read);     // older: another zone, a wrong clock
+    CHECK(followed_line_time(at(41), read) == read);         // ahead by more
+    CHECK(followed_line_time(std::nullopt, read) == read);
+    // A real line read a minute, then an hour, after its stamp.
+    const auto line = fixture_lines("signatures.log")[0];
+    const auto report = report_of(line);
+    REQUIRE(report.time);
+    CHECK(followed_line_time(report.time, *report.time + 1min) == *report.time);
+    CHECK(followed_line_time(report.time, *report.time + 1h) == *report.time + 1h);
+}
+
 TEST_CASE("groups come from the recipient domain, else from the relay, else the domain itself") {
-    const GroupMap map(default_feedback_groups());
-    const auto resolver = map.resolver();
+    const auto groups = default_destination_groups(); // the rates: table, shipped
     const auto lines = fixture_lines("signatures.log");
-    CHECK(group_of(report_of(lines[0]), resolver, map) == "microsoft");
-    CHECK(group_of(report_of(lines[3]), resolver, map) == "yahoo");   // connection level: by relay
-    CHECK(group_of(report_of(lines[4]), resolver, map) == "yahoo");   // relay=none: by domain
-    CHECK(group_of(report_of(lines[6]), resolver, map) == "google");  // googlemail.com
-    CHECK(group_of(report_of(lines[7]), resolver, map) == "mail.example.de");
-    CHECK(group_of(report_of(lines[8]), resolver, map).empty());      // no recipient, unknown relay
+    CHECK(group_of(report_of(lines[0]), groups) == "microsoft");
+    CHECK(group_of(report_of(lines[3]), groups) == "yahoo");   // connection level: by relay
+    CHECK(group_of(report_of(lines[4]), groups) == "yahoo");   // relay=none: by domain
+    CHECK(group_of(report_of(lines[6]), groups) == "google");  // googlemail.com
+    CHECK(group_of(report_of(lines[7]), groups) == "mail.example.de");
+    CHECK(group_of(report_of(lines[8]), groups).empty());      // no recipient, unknown relay
     DeliveryReport hosted;
     hosted.domain = "customer.example";
     hosted.relay_host = "customer-example.mail.protection.outlook.com";
-    CHECK(group_of(hosted, resolver, map) == "microsoft");
-    // The rate limiter's resolver takes precedence.
-    CHECK(group_of(report_of(lines[0]), [](std::string_view) { return std::string("ms-consumer"); }, map) ==
-          "ms-consumer");
+    CHECK(group_of(hosted, groups) == "microsoft");
+    // A config's own groups: its domains first, then its mx: suffixes.
+    TempDir dir;
+    const auto config = load_config(dir.write("presend.yaml", R"(rates:
+  backend: none
+  groups:
+    ms-consumer: [hotmail.com]
+    acme: {domains: [acme.example], mx: [mx.acme-hosting.example]}
+)"));
+    CHECK(group_of(report_of(lines[0]), config.rates.groups) == "ms-consumer");
+    DeliveryReport at_acme;
+    at_acme.relay_host = "in2.MX.acme-hosting.example.";
+    CHECK(group_of(at_acme, config.rates.groups) == "acme");
+    at_acme.domain = "customer.example";
+    CHECK(group_of(at_acme, config.rates.groups) == "acme"); // hosted there
 }
 
 TEST_CASE("config signatures are tried first; shipped ones can be switched off") {
@@ -330,11 +356,38 @@ TEST_CASE("factor() is safe to ask from many threads while events come in", "[co
     CHECK_FALSE(bad);
 }
 
+TEST_CASE("published factors: the rates groups start at 1, a change is read at once, other groups read 1") {
+    BackoffFactors factors(default_destination_groups().names());
+    CHECK(factors.get("microsoft") == 1.0);
+    factors.set("microsoft", 0.25);
+    CHECK(factors.get("microsoft") == 0.25);
+    CHECK(factors.get("google") == 1.0);
+    factors.set("mail.example.de", 0.5); // a group named after a domain: no limit is scoped to it
+    CHECK(factors.get("mail.example.de") == 1.0);
+}
+
+TEST_CASE("published factors are read without a lock while the follower publishes", "[concurrency]") {
+    BackoffFactors factors(default_destination_groups().names());
+    std::atomic<bool> bad{false};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t)
+        readers.emplace_back([&] {
+            for (int i = 0; i < 200000; ++i) {
+                const double f = factors.get(i % 2 ? "microsoft" : "google");
+                if (f != 1.0 && f != 0.5 && f != 0.25) bad = true;
+            }
+        });
+    for (int i = 0; i < 20000; ++i)
+        factors.set("microsoft", i % 3 == 0 ? 1.0 : i % 3 == 1 ? 0.5 : 0.25);
+    for (auto& t : readers)
+        t.join();
+    CHECK_FALSE(bad);
+}
+
 TEST_CASE("a recorded Microsoft throttling log engages back-off and recovers (replay)") {
     // The shipped curve: 5 events in 10 min, 0.5 → 0.25 → 0.1, hold 30 min, ×1.5 every 15 min.
     Backoff backoff(BackoffSettings{});
-    const GroupMap map(default_feedback_groups());
-    const auto resolver = map.resolver();
+    const auto groups = default_destination_groups();
     std::vector<BackoffChange> changes;
     std::size_t throttled = 0;
     for (const auto& line : fixture_lines("microsoft-throttle.log")) {
@@ -344,7 +397,7 @@ TEST_CASE("a recorded Microsoft throttling log engages back-off and recovers (re
             changes.push_back(std::move(c));
         if (!r->throttling) continue;
         ++throttled;
-        if (auto rec = backoff.record(group_of(*r, resolver, map), *r, line); rec.change)
+        if (auto rec = backoff.record(group_of(*r, groups), *r, line); rec.change)
             changes.push_back(std::move(*rec.change));
     }
     CHECK(throttled == 11);
@@ -368,7 +421,7 @@ TEST_CASE("a recorded Microsoft throttling log engages back-off and recovers (re
     CHECK(changes[5].why.since == at(4, 50));
 }
 
-TEST_CASE("the feedback section: defaults, durations, curve, signatures and groups") {
+TEST_CASE("the feedback section: defaults, durations, curve and signatures") {
     TempDir dir;
     const auto defaults = load_config(dir.write("presend.yaml", "mode: dry-run\n")).feedback;
     CHECK(defaults.log.empty());
@@ -384,9 +437,6 @@ TEST_CASE("the feedback section: defaults, durations, curve, signatures and grou
   signatures:
     - {name: acme-slow-down, regex: "slow down"}
   default_signatures: false
-  groups:
-    microsoft: [Outlook.com, hotmail.com]
-    acme: {domains: [acme.example], relays: [mx.acme.example]}
 )")).feedback;
     CHECK(config.log == "/var/log/mail.log");
     CHECK(config.backoff.threshold == 3);
@@ -397,9 +447,6 @@ TEST_CASE("the feedback section: defaults, durations, curve, signatures and grou
     CHECK(config.backoff.recover_factor == 2);
     REQUIRE(config.signatures.size() == 1);
     CHECK_FALSE(config.default_signatures);
-    REQUIRE(config.groups.size() == 2);
-    CHECK(config.groups[0].domains == std::vector<std::string>{"outlook.com", "hotmail.com"});
-    CHECK(config.groups[1].relays == std::vector<std::string>{"mx.acme.example"});
 }
 
 TEST_CASE("feedback config errors name file:line:column") {
@@ -421,8 +468,11 @@ TEST_CASE("feedback config errors name file:line:column") {
     CHECK_THROWS_WITH(load("feedback:\n  default_signatures: false\n"),
                       file + ":2:3: feedback: default_signatures is false and no signatures are given: nothing "
                              "would count");
-    CHECK_THROWS_WITH(load("feedback:\n  groups: {\"bad name\": [x.com]}\n"),
-                      file + ":2:12: groups: a name is 1 to 64 of A-Z a-z 0-9 . _ -");
+    // Destination groups are rates:'s; the key says where they went.
+    CHECK_THROWS_WITH(load("feedback:\n  groups: {acme: [acme.example]}\n"),
+                      file + ":2:11: groups: destination groups are set under rates: groups: (with mx: for relay "
+                             "host suffixes), one table for the volume guard and the feedback back-off; see "
+                             "docs/rates.md");
 }
 
 TEST_CASE("back-off event lines in a decision log become report episodes, never messages") {

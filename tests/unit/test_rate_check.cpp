@@ -1,5 +1,5 @@
 // test_rate_check: the milter's RCPT TO answer from the volume guard in enforce and dry-run, the reply texts,
-// a store that cannot answer (on_error), back-off factors remembered for the state file, and the state file
+// a store that cannot answer (on_error), the back-offs in force with why in the state file, and the state file
 // `presend rates` reads. The integration test rates.sh drives the same through Postfix.
 #include "daemon/rate_check.hpp"
 #include "engine/rates_config.hpp"
@@ -9,9 +9,16 @@
 #include "rules_fixture.hpp"
 
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <sstream>
+#include <thread>
 
 using namespace presend;
 using namespace std::chrono_literals;
+using presend::daemon::LineLimiter;
 using presend::daemon::RateCheck;
 using presend::daemon::RateStoreHandle;
 using presend::test::TempDir;
@@ -102,12 +109,23 @@ TEST_CASE("a Redis that is down: on_error in enforce, accept in dry-run, recorde
     CHECK(accepted.verdict->action == Action::accept);
 }
 
-TEST_CASE("the state file holds the buckets in use and the back-off factors, and presend rates reads it") {
+TEST_CASE("the state file holds the buckets in use and each back-off with why, and presend rates reads it") {
     TempDir dir;
     const auto config = rates(dir, "  limits:\n    - {group: microsoft, rate: 10, per: minute}\n");
     auto handle = std::make_shared<RateStoreHandle>(config);
-    RateCheck check(config, handle, [](std::string_view group, RateClock::time_point) {
-        return group == "microsoft" ? 0.5 : 1.0;
+    BackoffSettings settings; // threshold 5, curve 0.5 0.25 0.1, hold 30 min, then every 15 min
+    auto backoff = std::make_shared<Backoff>(settings);
+    for (int i = 0; i < 5; ++i) {
+        DeliveryReport event;
+        event.time = k_t0 - 5s + std::chrono::seconds(i);
+        event.queue_id = "Q" + std::to_string(i);
+        event.throttling = true;
+        event.signature = "microsoft-ip-reputation";
+        backoff->record("microsoft", event, "postfix/smtp[1]: Q: to=<john@hotmail.com>, dsn=4.7.650, status=deferred");
+    }
+    handle->set_backoff(backoff);
+    RateCheck check(config, handle, [backoff](std::string_view group, RateClock::time_point now) {
+        return backoff->factor(group, now);
     });
     for (int i = 0; i < 3; ++i)
         check.check("x@outlook.com", "acme", Mode::enforce, k_start);
@@ -120,9 +138,23 @@ TEST_CASE("the state file holds the buckets in use and the back-off factors, and
     CHECK(bucket["burst"] == 5.0); // 10 × 0.5
     CHECK(bucket["used"] == 3.0);
     REQUIRE(state["backoff"].size() == 1);
-    CHECK(state["backoff"][0]["group"] == "microsoft");
-    CHECK(state["backoff"][0]["factor"] == 0.5);
-    CHECK(state["backoff"][0]["since"] == "2026-11-27T10:00:00.000Z");
+    const auto& b = state["backoff"][0];
+    CHECK(b["group"] == "microsoft");
+    CHECK(b["factor"] == 0.5);
+    CHECK(b["since"] == "2026-11-27T09:59:59.000Z");
+    CHECK(b["signature"] == "microsoft-ip-reputation");
+    CHECK(b["events"] == 5);
+    CHECK(b["step"] == 1);
+    CHECK(b["steps"] == 3);
+    CHECK(b["last_event"] == "2026-11-27T09:59:59.000Z");
+    CHECK(b["next_recovery"] == "2026-11-27T10:44:59.000Z"); // the 30 min hold, then 15 min
+    CHECK(b["sample"] == "postfix/smtp[1]: Q: to=<***@hotmail.com>, dsn=4.7.650, status=deferred");
+
+    SECTION("a group that is no longer backing off leaves the list") {
+        handle->set_backoff(nullptr);
+        REQUIRE(handle->write_state(k_t0));
+        CHECK(read_rates_state(dir.path() / "rates.state")["backoff"].empty());
+    }
     CHECK_FALSE(std::filesystem::exists(dir.path() / "rates.state.tmp"));
 
     const auto key = parse_bucket_key("tenant=*,group=google,per=10s|acme|google");
@@ -133,4 +165,130 @@ TEST_CASE("the state file holds the buckets in use and the back-off factors, and
     CHECK(day.limit == "warmup:tenant=newco");
     CHECK(day.tenant == "newco");
     CHECK(day.day == "2026-11-27");
+}
+
+TEST_CASE("rate checks on many threads read the published back-off factor while it changes", "[concurrency]") {
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n    - {group: microsoft, rate: 100, per: day}\n");
+    auto handle = std::make_shared<RateStoreHandle>(config);
+    auto factors = std::make_shared<BackoffFactors>(config.groups.names());
+    RateCheck check(config, handle, [factors](std::string_view group, RateClock::time_point) {
+        return factors->get(group);
+    });
+    std::atomic<int> allowed{0};
+    std::atomic<bool> stop{false};
+    std::thread follower([&] {
+        for (int i = 0; !stop; ++i)
+            factors->set("microsoft", i % 2 ? 0.5 : 1.0);
+    });
+    std::vector<std::thread> sessions;
+    for (int t = 0; t < 8; ++t)
+        sessions.emplace_back([&] {
+            for (int i = 0; i < 500; ++i)
+                allowed += !check.check("x@outlook.com", "acme", Mode::enforce, k_t0).verdict;
+        });
+    for (auto& t : sessions)
+        t.join();
+    stop = true;
+    follower.join();
+    // At one instant, no refill: at most the full burst, at least the halved one.
+    const int passed = allowed.load();
+    CHECK(passed <= 100);
+    CHECK(passed >= 50);
+}
+
+TEST_CASE("memory store counts survive a restart through the state file; stale buckets are dropped") {
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n"
+                                   "    - {tenant: \"*\", group: google, rate: 3, per: hour}\n"
+                                   "    - {group: apple, rate: 1, per: 10s}\n");
+    {
+        auto handle = std::make_shared<RateStoreHandle>(config, k_t0);
+        RateCheck check(config, handle);
+        for (int i = 0; i < 3; ++i)
+            CHECK_FALSE(check.check("x@gmail.com", "acme", Mode::enforce, k_t0).verdict);
+        CHECK_FALSE(check.check("x@icloud.com", "acme", Mode::enforce, k_t0).verdict);
+        REQUIRE(handle->write_state(k_t0)); // what the writer does within a second, and the worker at a stop
+    } // the worker goes: its buckets with it
+    const auto state = read_rates_state(dir.path() / "rates.state");
+    REQUIRE(state["buckets"].size() == 2);
+    CHECK(state["buckets"][0]["expires_ms"].get<std::int64_t>() > state["buckets"][0]["updated_ms"].get<std::int64_t>());
+
+    SECTION("a restart a minute later: the google bucket is still empty, the apple one full again") {
+        const auto now = k_t0 + 1min;
+        auto handle = std::make_shared<RateStoreHandle>(config, now);
+        RateCheck check(config, handle);
+        const auto held = handle->store()->buckets(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       now.time_since_epoch())
+                                                       .count());
+        REQUIRE(held.size() == 1); // the apple bucket refilled in 10 s: dropped, as if never taken
+        CHECK(held[0].key == "tenant=*,group=google,per=hour|acme|google");
+        CHECK(held[0].tokens == Approx(0.05)); // a minute of 3 an hour
+        CHECK(check.check("y@gmail.com", "acme", Mode::enforce, now).verdict);
+        CHECK_FALSE(check.check("y@icloud.com", "acme", Mode::enforce, now).verdict);
+    }
+    SECTION("what is taken back: the buckets not yet full again") {
+        auto handle = std::make_shared<RateStoreHandle>(config, k_t0 + 2h);
+        const auto saved = rates_state_buckets(state);
+        REQUIRE(saved.size() == 2);
+        const auto ms = [](RateClock::time_point t) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+        };
+        CHECK(handle->store()->buckets(ms(k_t0 + 2h)).empty()); // both were full again at the start
+        CHECK(handle->store()->restore(saved, ms(k_t0 + 5s)) == 2);
+        CHECK(handle->store()->restore(saved, ms(k_t0 + 1min)) == 1);
+        CHECK(handle->store()->restore(saved, ms(k_t0 + 2h)) == 0);
+    }
+    SECTION("a state file that cannot be read: every bucket starts full, counting goes on") {
+        dir.write("rates.state", "{not json");
+        auto handle = std::make_shared<RateStoreHandle>(config, k_t0 + 1min);
+        RateCheck check(config, handle);
+        CHECK_FALSE(check.check("y@gmail.com", "acme", Mode::enforce, k_t0 + 1min).verdict);
+    }
+}
+
+TEST_CASE("recipients over a limit are logged at most once per 10 s, saying how many were held back") {
+    LineLimiter lines(10s);
+    const auto t0 = LineLimiter::Clock::time_point{} + 1h;
+    std::size_t held = 99;
+    CHECK(lines.admit(t0, held));
+    CHECK(held == 0);
+    CHECK_FALSE(lines.admit(t0 + 1s, held));
+    CHECK_FALSE(lines.admit(t0 + 9s, held));
+    CHECK(lines.admit(t0 + 10s, held));
+    CHECK(held == 2);
+
+    struct CapturedLog {
+        std::ostringstream out;
+        std::shared_ptr<spdlog::logger> saved = spdlog::default_logger();
+        CapturedLog() {
+            auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
+            logger->set_level(spdlog::level::info);
+            logger->set_pattern("%v");
+            spdlog::set_default_logger(logger);
+        }
+        ~CapturedLog() { spdlog::set_default_logger(saved); }
+    } captured;
+    TempDir dir;
+    const auto config = rates(dir, "  limits:\n    - {tenant: \"*\", group: google, rate: 2, per: 10s}\n");
+    RateStoreHandle handle(config, k_t0);
+    RcptVerdict r;
+    r.check = RcptVerdict::Check::rates;
+    r.rcpt = "c@gmail.com";
+    r.rate_limit = "tenant=*,group=google,per=10s";
+    r.rate = "2/10s";
+    r.rate_tenant = "acme";
+    r.rate_group = "google";
+    r.action = Action::tempfail;
+    for (int i = 0; i < 200; ++i) // a minute of 200 refusals
+        handle.log_limited("1A2B3C", r, t0 + std::chrono::milliseconds(300 * i));
+    std::vector<std::string> logged;
+    std::istringstream in(captured.out.str());
+    for (std::string line; std::getline(in, line);)
+        if (line.find(" over ") != std::string::npos) logged.push_back(line);
+    REQUIRE(logged.size() == 6); // at 0, 10.2, 20.4, 30.6, 40.8 and 51 s
+    CHECK(logged[0] == "1A2B3C: <c@gmail.com> over tenant=*,group=google,per=10s (2/10s) for tenant acme to google; "
+                       "deferred");
+    CHECK(logged[1] == "1A2B3C: <c@gmail.com> over tenant=*,group=google,per=10s (2/10s) for tenant acme to google; "
+                       "deferred (and 33 more recipients over a limit in the last 10 s, not logged one by one)");
 }

@@ -118,6 +118,29 @@ TEST_CASE("destination groups: shipped providers, national variants, suffixes, o
     CHECK(custom.group_of("x.eu.example.net") == "corp-eu"); // longest suffix wins
 }
 
+TEST_CASE("destination groups: MX host suffixes name the group a relay serves") {
+    const auto groups = default_destination_groups();
+    CHECK(groups.group_of_mx("hotmail-com.olc.protection.outlook.com") == "microsoft");
+    CHECK(groups.group_of_mx("gmail-smtp-in.l.google.com.") == "google");
+    CHECK(groups.group_of_mx("MTA6.am0.YahooDNS.net") == "yahoo");
+    CHECK(groups.group_of_mx("mx01.mail.icloud.com") == "apple");
+    CHECK(groups.group_of_mx("protection.outlook.com") == "microsoft"); // the suffix's own host
+    CHECK(groups.group_of_mx("notprotection.outlook.com").empty());     // a label boundary, not a string end
+    CHECK(groups.group_of_mx("mx.example.org").empty());
+    CHECK(groups.group_of_mx("").empty());
+    CHECK(groups.group_of("verizon.net") == "yahoo"); // mailboxes Yahoo hosts
+
+    DestinationGroups custom;
+    custom.add_mx("example.net", "corp");
+    custom.add_mx("eu.example.net", "corp-eu");
+    CHECK(custom.group_of_mx("mx.eu.example.net") == "corp-eu"); // longest suffix wins
+    CHECK(custom.group_of_mx("mx.example.net") == "corp");
+    CHECK(custom.group_of("mx.example.net") == k_other_group); // relays are not recipient domains
+    CHECK(custom.names() == std::vector<std::string>{"corp", "corp-eu", "other"});
+    CHECK(custom.mx_entries() == std::vector<std::pair<std::string, std::string>>{{"example.net", "corp"},
+                                                                                 {"eu.example.net", "corp-eu"}});
+}
+
 TEST_CASE("rates config: groups add to the shipped ones and may replace a domain's group") {
     const auto config = rates_from("rates:\n"
                                    "  groups:\n"
@@ -134,6 +157,17 @@ TEST_CASE("rates config: groups add to the shipped ones and may replace a domain
     CHECK(config.limits[0].per == 10s);
     CHECK(config.limits[0].burst == 5); // default burst = rate
     CHECK(config.limits[0].id() == "group=corp,per=10s");
+
+    const auto hosted = rates_from("rates:\n"
+                                   "  groups:\n"
+                                   "    acme: {domains: [acme.example, \"*.acme.example\"], mx: [mx.acme.example]}\n"
+                                   "    relay-only: {mx: [relay.example]}\n"
+                                   "  limits:\n"
+                                   "    - {group: relay-only, rate: 1}\n");
+    CHECK(hosted.groups.group_of("eu.acme.example") == "acme");
+    CHECK(hosted.groups.group_of_mx("in.mx.acme.example") == "acme");
+    CHECK(hosted.groups.group_of_mx("Relay.Example") == "relay-only");
+    CHECK(hosted.groups.group_of_mx("gmail-smtp-in.l.google.com") == "google");
 
     const auto bare = rates_from("rates:\n  default_groups: false\n");
     CHECK(bare.groups.group_of("outlook.com") == k_other_group);
@@ -177,6 +211,13 @@ TEST_CASE("rates config errors name file:line:column") {
     CHECK(config_error("rates:\n  backend: sqlite\n") == "presend.yaml:7:12: backend: expected memory, redis or none");
     CHECK(config_error("rates:\n  groups: {corp: [Example.com]}\n") ==
           "presend.yaml:7:19: group 'corp': 'Example.com' is not a lower-case domain or *.domain");
+    CHECK(config_error("rates:\n  groups: {corp: {mx: [\"*.example.com\"]}}\n") ==
+          "presend.yaml:7:24: group 'corp': mx: '*.example.com' is not a lower-case host suffix (it covers the "
+          "hosts below it: no *.)");
+    CHECK(config_error("rates:\n  groups: {corp: {domain: [example.com]}}\n") ==
+          "presend.yaml:7:19: unknown key 'domain' (did you mean 'domains'?)");
+    CHECK(config_error("rates:\n  groups: {a: {mx: [mx.example.com]}, b: {mx: [mx.example.com]}}\n") ==
+          "presend.yaml:7:48: group 'b': mx: 'mx.example.com' is already in a group above");
     CHECK(config_error("rates:\n  warmup:\n    - {tenant: newco, start: 2026-02-30, days: [5]}\n") ==
           "presend.yaml:8:30: start: '2026-02-30' is not a calendar date");
     CHECK(config_error("rates:\n  warmup:\n    - {tenant: newco, start: 2026-11-01, first: 5, factor: 2}\n") ==
