@@ -117,7 +117,7 @@ TEST_CASE("the state file holds the buckets in use and each back-off with why, a
     auto backoff = std::make_shared<Backoff>(settings);
     for (int i = 0; i < 5; ++i) {
         DeliveryReport event;
-        event.time = k_t0 - 5s + std::chrono::seconds(i);
+        event.time = k_start - 5s + std::chrono::seconds(i);
         event.queue_id = "Q" + std::to_string(i);
         event.throttling = true;
         event.signature = "microsoft-ip-reputation";
@@ -152,7 +152,7 @@ TEST_CASE("the state file holds the buckets in use and each back-off with why, a
 
     SECTION("a group that is no longer backing off leaves the list") {
         handle->set_backoff(nullptr);
-        REQUIRE(handle->write_state(k_t0));
+        REQUIRE(handle->write_state(k_start));
         CHECK(read_rates_state(dir.path() / "rates.state")["backoff"].empty());
     }
     CHECK_FALSE(std::filesystem::exists(dir.path() / "rates.state.tmp"));
@@ -185,7 +185,7 @@ TEST_CASE("rate checks on many threads read the published back-off factor while 
     for (int t = 0; t < 8; ++t)
         sessions.emplace_back([&] {
             for (int i = 0; i < 500; ++i)
-                allowed += !check.check("x@outlook.com", "acme", Mode::enforce, k_t0).verdict;
+                allowed += !check.check("x@outlook.com", "acme", Mode::enforce, k_start).verdict;
         });
     for (auto& t : sessions)
         t.join();
@@ -203,19 +203,19 @@ TEST_CASE("memory store counts survive a restart through the state file; stale b
                                    "    - {tenant: \"*\", group: google, rate: 3, per: hour}\n"
                                    "    - {group: apple, rate: 1, per: 10s}\n");
     {
-        auto handle = std::make_shared<RateStoreHandle>(config, k_t0);
+        auto handle = std::make_shared<RateStoreHandle>(config, k_start);
         RateCheck check(config, handle);
         for (int i = 0; i < 3; ++i)
-            CHECK_FALSE(check.check("x@gmail.com", "acme", Mode::enforce, k_t0).verdict);
-        CHECK_FALSE(check.check("x@icloud.com", "acme", Mode::enforce, k_t0).verdict);
-        REQUIRE(handle->write_state(k_t0)); // what the writer does within a second, and the worker at a stop
+            CHECK_FALSE(check.check("x@gmail.com", "acme", Mode::enforce, k_start).verdict);
+        CHECK_FALSE(check.check("x@icloud.com", "acme", Mode::enforce, k_start).verdict);
+        REQUIRE(handle->write_state(k_start)); // what the writer does within a second, and the worker at a stop
     } // the worker goes: its buckets with it
     const auto state = read_rates_state(dir.path() / "rates.state");
     REQUIRE(state["buckets"].size() == 2);
     CHECK(state["buckets"][0]["expires_ms"].get<std::int64_t>() > state["buckets"][0]["updated_ms"].get<std::int64_t>());
 
     SECTION("a restart a minute later: the google bucket is still empty, the apple one full again") {
-        const auto now = k_t0 + 1min;
+        const auto now = k_start + 1min;
         auto handle = std::make_shared<RateStoreHandle>(config, now);
         RateCheck check(config, handle);
         const auto held = handle->store()->buckets(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -228,22 +228,22 @@ TEST_CASE("memory store counts survive a restart through the state file; stale b
         CHECK_FALSE(check.check("y@icloud.com", "acme", Mode::enforce, now).verdict);
     }
     SECTION("what is taken back: the buckets not yet full again") {
-        auto handle = std::make_shared<RateStoreHandle>(config, k_t0 + 2h);
+        auto handle = std::make_shared<RateStoreHandle>(config, k_start + 2h);
         const auto saved = rates_state_buckets(state);
         REQUIRE(saved.size() == 2);
         const auto ms = [](RateClock::time_point t) {
             return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
         };
-        CHECK(handle->store()->buckets(ms(k_t0 + 2h)).empty()); // both were full again at the start
-        CHECK(handle->store()->restore(saved, ms(k_t0 + 5s)) == 2);
-        CHECK(handle->store()->restore(saved, ms(k_t0 + 1min)) == 1);
-        CHECK(handle->store()->restore(saved, ms(k_t0 + 2h)) == 0);
+        CHECK(handle->store()->buckets(ms(k_start + 2h)).empty()); // both were full again at the start
+        CHECK(handle->store()->restore(saved, ms(k_start + 5s)) == 2);
+        CHECK(handle->store()->restore(saved, ms(k_start + 1min)) == 1);
+        CHECK(handle->store()->restore(saved, ms(k_start + 2h)) == 0);
     }
     SECTION("a state file that cannot be read: every bucket starts full, counting goes on") {
         dir.write("rates.state", "{not json");
-        auto handle = std::make_shared<RateStoreHandle>(config, k_t0 + 1min);
+        auto handle = std::make_shared<RateStoreHandle>(config, k_start + 1min);
         RateCheck check(config, handle);
-        CHECK_FALSE(check.check("y@gmail.com", "acme", Mode::enforce, k_t0 + 1min).verdict);
+        CHECK_FALSE(check.check("y@gmail.com", "acme", Mode::enforce, k_start + 1min).verdict);
     }
 }
 
@@ -271,7 +271,7 @@ TEST_CASE("recipients over a limit are logged at most once per 10 s, saying how 
     } captured;
     TempDir dir;
     const auto config = rates(dir, "  limits:\n    - {tenant: \"*\", group: google, rate: 2, per: 10s}\n");
-    RateStoreHandle handle(config, k_t0);
+    RateStoreHandle handle(config, k_start);
     RcptVerdict r;
     r.check = RcptVerdict::Check::rates;
     r.rcpt = "c@gmail.com";
