@@ -36,11 +36,11 @@ inline double thread_cpu_seconds() {
 // Calls op(i, thread) for every i in [0, n), thread t taking i = t, t + threads, ... The first exception a
 // thread meets ends that thread and is thrown again (as std::runtime_error with its text) after all joined.
 template <class Op> TimedRun timed_run(std::size_t n, unsigned threads, Op&& op) {
-    using Clock = std::chrono::steady_clock;
+    using WallClock = std::chrono::steady_clock;
     std::vector<std::vector<float>> latencies(threads);
     std::vector<std::string> errors(threads);
     std::vector<double> cpu(threads, 0.0);
-    const auto start = Clock::now();
+    const auto start = WallClock::now();
     std::vector<std::thread> workers;
     for (unsigned t = 0; t < threads; ++t)
         workers.emplace_back([&, t] {
@@ -49,9 +49,9 @@ template <class Op> TimedRun timed_run(std::size_t n, unsigned threads, Op&& op)
             const double cpu0 = thread_cpu_seconds();
             try {
                 for (std::size_t i = t; i < n; i += threads) {
-                    const auto t0 = Clock::now();
+                    const auto t0 = WallClock::now();
                     op(i, t);
-                    lat.push_back(std::chrono::duration<float, std::micro>(Clock::now() - t0).count());
+                    lat.push_back(std::chrono::duration<float, std::micro>(WallClock::now() - t0).count());
                 }
             } catch (const std::exception& e) {
                 errors[t] = e.what();
@@ -62,7 +62,7 @@ template <class Op> TimedRun timed_run(std::size_t n, unsigned threads, Op&& op)
         w.join();
     TimedRun run;
     run.calls = n;
-    run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    run.seconds = std::chrono::duration<double>(WallClock::now() - start).count();
     for (const auto& e : errors)
         if (!e.empty()) throw std::runtime_error(e);
     for (unsigned t = 0; t < threads; ++t) {

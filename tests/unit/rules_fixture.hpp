@@ -2,6 +2,7 @@
 // ParsedMessages by hand so rule tests do not depend on the MIME parser.
 #pragma once
 
+#include "presend/config.hpp"
 #include "presend/engine.hpp"
 
 #include <filesystem>
@@ -44,6 +45,17 @@ inline ParsedMessage message_with(std::initializer_list<std::pair<std::string, s
     if (!text.empty()) m.parts.push_back({"text/plain", std::move(text), {}});
     if (!html.empty()) m.parts.push_back({"text/html", std::move(html), {}});
     return m;
+}
+
+// The ConfigError text load_config() gives for yaml written as DIR/presend.yaml, or "no error".
+inline std::string config_error(const TempDir& dir, const std::string& yaml) {
+    const auto file = dir.write("presend.yaml", yaml);
+    try {
+        load_config(file);
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "no error";
 }
 
 inline bool has_fact(const ParsedMessage& m, std::string_view fact) {

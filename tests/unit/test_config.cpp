@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 using namespace presend;
+using presend::test::config_error;
 using presend::test::TempDir;
 
 TEST_CASE("embedded defaults: dry-run, tempfail on error, loopback socket") {
@@ -43,21 +44,6 @@ milter: {timeout: 60}
     CHECK(config.log_target == "syslog");
     CHECK(config.milter_timeout_s == 60);
 }
-
-namespace {
-
-// The ConfigError text load_config() gives for yaml, or "no error".
-std::string config_error(TempDir& dir, const std::string& yaml) {
-    const auto file = dir.write("presend.yaml", yaml);
-    try {
-        load_config(file);
-    } catch (const ConfigError& e) {
-        return std::string(e.what());
-    }
-    return std::string("no error");
-}
-
-} // namespace
 
 TEST_CASE("config errors name file, line and column") {
     TempDir dir;

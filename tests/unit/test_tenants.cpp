@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 using namespace presend;
+using presend::test::config_error;
 using presend::test::TempDir;
 
 namespace {
@@ -19,16 +20,6 @@ std::filesystem::path write_key(const TempDir& dir, const std::string& name, mod
     const auto file = dir.write(name, k_key_hex);
     REQUIRE(::chmod(file.c_str(), mode) == 0);
     return file;
-}
-
-std::string config_error(const TempDir& dir, const std::string& yaml) {
-    const auto file = dir.write("presend.yaml", yaml);
-    try {
-        load_config(file);
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "no error";
 }
 
 Config config_of(const TempDir& dir, const std::string& yaml) {
