@@ -7,7 +7,7 @@
 # (SC2016, SC2034: the single-quoted wait_until condition is eval'ed on each poll, where $ready is read.)
 
 RSPAMD_CONF_DIR=$SRC_DIR/contrib/bench/rspamd
-RSPAMD_PID="" RSPAMD_DIR="" RSPAMD_LOG=""
+RSPAMD_PID="" RSPAMD_DIR="" RSPAMD_LOG="" RSPAMD_MILTER=""
 # A start compiles Hyperscan databases for rspamd's 9,600 URL suffixes and its regexps: two minutes on a busy
 # 2-core box. E2E_RSPAMD_CACHE=DIR keeps the compiled files there between invocations (rspamd names them by
 # a hash of what they hold, so a changed rule is compiled anew).
@@ -30,20 +30,40 @@ rspamd_install() {
     [ "$rc" -eq 0 ] || fail "apt-get install rspamd failed (status $rc): $(tail -n 5 "$IT_WORKDIR/apt-rspamd.log")"
 }
 
-# rspamd_start PORT WORKERS PHRASES_MAP: proxy workers on 127.0.0.1:PORT; returns once the main process has
-# loaded the full Hyperscan database that hs_helper compiled and handed it to the workers (before that, the
-# regexp rules run on PCRE and rspamd would be measured slow).
+# rspamd_start SOCKET WORKERS PHRASES_MAP: proxy workers listening on SOCKET, `inet:PORT` (127.0.0.1:PORT) or
+# `unix` (RSPAMD_DIR/milter/rspamd.sock); sets RSPAMD_MILTER to the address Postfix is to use. Returns once the
+# main process has loaded the full Hyperscan database that hs_helper compiled and handed it to the workers
+# (before that, the regexp rules run on PCRE and rspamd would be measured slow).
 rspamd_start() {
-    local port=$1 workers=$2 phrases=$3
+    local socket=$1 workers=$2 phrases=$3 bind listening
     id _rspamd >/dev/null 2>&1 || fail "no _rspamd user: is the rspamd package installed?"
     RSPAMD_DIR=$IT_WORKDIR/rspamd
     RSPAMD_LOG=$RSPAMD_DIR/log/rspamd.log
     mkdir -p "$RSPAMD_DIR/db" "$RSPAMD_DIR/run" "$RSPAMD_DIR/log"
+    case $socket in
+    inet:*)
+        bind=127.0.0.1:${socket#inet:}
+        RSPAMD_MILTER=inet:$bind
+        listening="port_listening ${socket#inet:}"
+        ;;
+    unix)
+        # A directory of its own that Postfix's smtpd and cleanup (user postfix) may traverse; mode=0666 lets
+        # them connect. rspamd's main process binds the socket before it forks the workers and keeps root
+        # here; the directory is _rspamd's all the same, so the bind does not depend on that.
+        mkdir -p "$RSPAMD_DIR/milter"
+        chown _rspamd:_rspamd "$RSPAMD_DIR/milter"
+        chmod 755 "$RSPAMD_DIR" "$RSPAMD_DIR/milter"
+        bind="$RSPAMD_DIR/milter/rspamd.sock mode=0666"
+        RSPAMD_MILTER=unix:$RSPAMD_DIR/milter/rspamd.sock
+        listening="[ -S '$RSPAMD_DIR/milter/rspamd.sock' ]"
+        ;;
+    *) fail "rspamd_start: socket '$socket': expected inet:PORT or unix" ;;
+    esac
     if [ -n "$E2E_RSPAMD_CACHE" ] && [ -d "$E2E_RSPAMD_CACHE" ]; then
         find "$E2E_RSPAMD_CACHE" -maxdepth 1 -type f -name '*.hs*' -exec cp -p {} "$RSPAMD_DIR/db/" \;
     fi
     chown -R _rspamd:_rspamd "$RSPAMD_DIR/db" "$RSPAMD_DIR/run" "$RSPAMD_DIR/log"
-    printf 'bind_socket = "127.0.0.1:%s";\ncount = %s;\n' "$port" "$workers" >"$RSPAMD_DIR/worker.inc"
+    printf 'bind_socket = "%s";\ncount = %s;\n' "$bind" "$workers" >"$RSPAMD_DIR/worker.inc"
     chmod 644 "$RSPAMD_DIR/worker.inc" "$phrases"
     rspamd -f -u _rspamd -g _rspamd -c "$RSPAMD_CONF_DIR/rspamd.conf" \
         "--var=LOCAL_CONFDIR=$RSPAMD_CONF_DIR" "--var=DBDIR=$RSPAMD_DIR/db" "--var=RUNDIR=$RSPAMD_DIR/run" \
@@ -52,7 +72,7 @@ rspamd_start() {
     RSPAMD_PID=$!
     local ready='hyperscan database of [0-9]+ regexps has been loaded'
     wait_until "$k_rspamd_start_timeout" eval \
-        '! alive "$RSPAMD_PID" || { port_listening '"$port"' && [ "$(log_count "$RSPAMD_LOG" "$ready")" -ge 1 ]; }' ||
+        '! alive "$RSPAMD_PID" || { '"$listening"' && [ "$(log_count "$RSPAMD_LOG" "$ready")" -ge 1 ]; }' ||
         fail "rspamd was not ready within ${k_rspamd_start_timeout}s (log: $RSPAMD_LOG)"
     alive "$RSPAMD_PID" || fail "rspamd exited during start-up: $(tail -n 5 "$RSPAMD_DIR/stdout" "$RSPAMD_LOG" 2>/dev/null)"
 }

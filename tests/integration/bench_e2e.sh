@@ -2,7 +2,8 @@
 # bench_e2e: contrib/bench/e2e still works. Runs (a) no milter and (b) presend in enforce mode on 100
 # messages (rspamd is never needed here) and checks the JSON report and the table rendered from it: every
 # figure is a number, presend refused the probe carrying a phrase with its bench-phrases rule, and (b)
-# accepted and delivered every compliant message of the corpus; then (b) alone with --socket unix.
+# accepted and delivered every compliant message of the corpus, and the report names the socket; then (b)
+# alone with --socket unix.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -38,6 +39,8 @@ for key in ("filter_cpu_s_per_1k", "filter_p99_ms", "peak_rss_mib", "peak_rss_su
 assert isinstance(b["p99_added_ms"], (int, float)), b["p99_added_ms"]
 assert b["filter_timed"] == count, b["filter_timed"]
 assert b["probe"]["reply"].startswith("5") and "bench-phrases" in b["probe"]["hits"], b["probe"]
+assert report["socket"] == "inet" and runs["a"]["milter"] is None, (report["socket"], runs["a"]["milter"])
+assert b["milter"].startswith("inet:127.0.0.1:"), b["milter"]
 PY
 pass "JSON report: (a) and (b) measured; (b) accepted and delivered $k_count of $k_count, refused the phrase probe"
 
@@ -48,6 +51,8 @@ grep -qE "^\(a\) no milter +$number +1\.00 +- +$number +[0-9]+ +$number +$number
     fail "the table has no row of figures for (a)"
 grep -qE "^\(b\) presend.* +$number +$number +$number +$number +[0-9]+ +$number +$number +[-+]$number +$number +[0-9]+ \([0-9]+\) +$k_count/$k_count +$k_count\$" \
     "$out/table.txt" || fail "the table has no complete row of figures for (b)"
+grep -q "milters on loopback TCP" "$out/table.txt" || fail "the table's header does not name the socket"
+grep -qE "^\(b\) milter inet:127\.0\.0\.1:[0-9]+; probe: 5" "$out/table.txt" || fail "the table's note gives no milter for (b)"
 pass "table: a row of figures for (a) and (b)"
 
 # --socket unix: Postfix reaches presend over a unix socket in (b); the same checks on a few messages.
@@ -66,5 +71,6 @@ b = report["runs"][0]
 assert b["run"] == "b" and b["accepted"] == count and b["delivered"] == count, b
 assert b["probe"]["reply"].startswith("5") and "bench-phrases" in b["probe"]["hits"], b["probe"]
 assert "--socket unix" in report["command"], report["command"]
+assert report["socket"] == "unix" and b["milter"].startswith("unix:/"), (report["socket"], b["milter"])
 PY
 pass "--socket unix: (b) accepted and delivered $k_unix_count of $k_unix_count over a unix socket, refused the phrase probe"
