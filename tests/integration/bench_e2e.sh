@@ -3,7 +3,7 @@
 # messages (rspamd is never needed here) and checks the JSON report and the table rendered from it: every
 # figure is a number, presend refused the probe carrying a phrase with its bench-phrases rule, and (b)
 # accepted and delivered every compliant message of the corpus, and the report names the socket; then (b)
-# alone with --socket unix.
+# alone with --socket unix in two rounds (--repeat 2), each kept in the JSON.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -55,10 +55,11 @@ grep -q "milters on loopback TCP" "$out/table.txt" || fail "the table's header d
 grep -qE "^\(b\) milter inet:127\.0\.0\.1:[0-9]+; probe: 5" "$out/table.txt" || fail "the table's note gives no milter for (b)"
 pass "table: a row of figures for (a) and (b)"
 
-# --socket unix: Postfix reaches presend over a unix socket in (b); the same checks on a few messages.
+# --socket unix: Postfix reaches presend over a unix socket in (b); the same checks on a few messages, in two
+# rounds with presend started afresh in each.
 k_unix_count=20
 rc=0
-timeout "$k_timeout" "$SRC_DIR/contrib/bench/e2e" --count "$k_unix_count" --only b --socket unix --json \
+timeout "$k_timeout" "$SRC_DIR/contrib/bench/e2e" --count "$k_unix_count" --only b --socket unix --repeat 2 --json \
     >"$out/unix.json" 2>"$out/unix.log" || rc=$?
 if [ "$rc" -ne 0 ]; then
     tail -n 40 "$out/unix.log" "$out/unix.json" >&2
@@ -68,9 +69,16 @@ fi
 import json, sys
 report, count = json.load(open(sys.argv[1])), int(sys.argv[2])
 b = report["runs"][0]
-assert b["run"] == "b" and b["accepted"] == count and b["delivered"] == count, b
-assert b["probe"]["reply"].startswith("5") and "bench-phrases" in b["probe"]["hits"], b["probe"]
 assert "--socket unix" in report["command"], report["command"]
-assert report["socket"] == "unix" and b["milter"].startswith("unix:/"), (report["socket"], b["milter"])
+assert report["socket"] == "unix" and report["repeat"] == 2 and b["repeat"] == 2, (report["socket"], report["repeat"])
+assert b["run"] == "b" and b["accepted"] == b["delivered"] == 2 * count, b
+assert b["msg_per_s_min"] <= b["msg_per_s"] <= b["msg_per_s_max"], b
+assert [r["round"] for r in b["rounds"]] == [1, 2], b["rounds"]
+for r in b["rounds"]:
+    assert r["accepted"] == r["delivered"] == r["filter_timed"] == count, r
+    assert r["probe"]["reply"].startswith("5") and "bench-phrases" in r["probe"]["hits"], r["probe"]
+    assert r["milter"].startswith("unix:/"), r["milter"]
 PY
-pass "--socket unix: (b) accepted and delivered $k_unix_count of $k_unix_count over a unix socket, refused the phrase probe"
+"$IT_PYTHON" "$SRC_DIR/contrib/bench/e2e-report" --render "$out/unix.json" >"$out/unix.txt"
+grep -qE "^\(b\) presend.* +$number +$number-$number +" "$out/unix.txt" || fail "the two-round table has no msg/s spread for (b): $(cat "$out/unix.txt")"
+pass "--socket unix --repeat 2: (b) accepted and delivered $k_unix_count of $k_unix_count in each round over a unix socket, refused the phrase probe"
