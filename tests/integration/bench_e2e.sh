@@ -80,5 +80,7 @@ for r in b["rounds"]:
     assert r["milter"].startswith("unix:/"), r["milter"]
 PY
 "$IT_PYTHON" "$SRC_DIR/contrib/bench/e2e-report" --render "$out/unix.json" >"$out/unix.txt"
-grep -qE "^\(b\) presend.* +$number +$number-$number +" "$out/unix.txt" || fail "the two-round table has no msg/s spread for (b): $(cat "$out/unix.txt")"
-pass "--socket unix --repeat 2: (b) accepted and delivered $k_unix_count of $k_unix_count in each round over a unix socket, refused the phrase probe"
+grep -qE "^\(b\) presend.* +$number +$number-$number +" "$out/unix.txt" ||
+    fail "the two-round table has no msg/s spread for (b): $(cat "$out/unix.txt")"
+pass "--socket unix --repeat 2: (b) accepted and delivered $k_unix_count of $k_unix_count in each round over a unix" \
+    "socket, refused the phrase probe"
