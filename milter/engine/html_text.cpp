@@ -138,6 +138,9 @@ class TextSink {
             if (c < 0x80) {
                 if (is_html_space(static_cast<char>(c)) || c == '\v') {
                     m_pending_space = true;
+                    // The blanks that indent markup come in runs.
+                    while (end - p >= 2 && (is_html_space(static_cast<char>(p[1])) || p[1] == '\v'))
+                        ++p;
                 } else {
                     put(static_cast<char>(c));
                 }
@@ -429,22 +432,18 @@ class TagTable {
 // length in the input: up to a blank, '/' or '>'.
 std::size_t read_tag_name(std::string_view html, std::size_t begin, TagName& name) {
     static const TagTable s_table;
-    name = TagName{};
 #if defined(__SSE2__)
     // Names are short: one block of 16 bytes holds the name and what ends it, all of it read, lower-cased
-    // and cut to size at once.
+    // and cut to size at once. A control byte other than a blank is part of a name: such a name is left to
+    // the loop below.
     if (html.size() - begin >= 16) {
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(html.data() + begin));
-        __m128i stop =
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
-        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(x, _mm_set1_epi8('>')));
-        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(x, _mm_set1_epi8('\t')));
-        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(x, _mm_set1_epi8('\n')));
-        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
-        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(x, _mm_set1_epi8('\f')));
+        const __m128i space_or_less = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(' ')), x);
+        const __m128i stop = _mm_or_si128(space_or_less, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')),
+                                                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('>'))));
         const auto stops = static_cast<unsigned>(_mm_movemask_epi8(stop));
-        if (stops != 0) {
-            const auto length = static_cast<std::size_t>(std::countr_zero(stops));
+        const auto length = static_cast<std::size_t>(std::countr_zero(stops | 0x10000u));
+        if (length < 16 && (is_class(html[begin + length], k_class_space | k_class_slash | k_class_gt))) {
             name.size = static_cast<std::uint8_t>(std::min(length, k_max_tag_name));
             const __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
                                                 _mm_cmpgt_epi8(_mm_set1_epi8('Z' + 1), x));
@@ -457,6 +456,7 @@ std::size_t read_tag_name(std::string_view html, std::size_t begin, TagName& nam
         }
     }
 #endif
+    name = TagName{};
     char* const out = name.bytes();
     std::size_t end = begin;
     while (end < html.size() && !is_class(html[end], k_class_space | k_class_slash | k_class_gt)) {
@@ -469,6 +469,135 @@ std::size_t read_tag_name(std::string_view html, std::size_t begin, TagName& nam
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Attributes: of each start tag, only what the walk asks about is kept, read in the same pass that finds
+// where the tag ends.
+
+// `name` is lower-case.
+bool is_name(std::string_view attr, std::string_view name) {
+    if (attr.size() != name.size()) return false;
+    for (std::size_t i = 0; i < attr.size(); ++i) {
+        if (ascii::lower(attr[i]) != name[i]) return false;
+    }
+    return true;
+}
+
+// Whether the `name` and `value` of a declaration meet at the ':' at style[colon], blanks allowed anywhere
+// around and inside them ("display : none"), letters in any case. `name` and `value` are lower-case.
+bool declares(std::string_view style, std::size_t colon, std::string_view name, std::string_view value) {
+    std::size_t i = colon;
+    for (std::size_t k = name.size(); k > 0;) {
+        if (i == 0) return false;
+        const char c = style[--i];
+        if (is_html_space(c)) continue;
+        if (ascii::lower(c) != name[--k]) return false;
+    }
+    i = colon + 1;
+    for (std::size_t k = 0; k < value.size();) {
+        if (i == style.size()) return false;
+        const char c = style[i++];
+        if (is_html_space(c)) continue;
+        if (ascii::lower(c) != value[k++]) return false;
+    }
+    return true;
+}
+
+// Whether the declaration at the ':' at style[colon] is display:none or visibility:hidden. Both names end in
+// 'y': most declarations are told apart by the byte before the colon alone.
+bool hides_at(std::string_view style, std::size_t colon) {
+    std::size_t before = colon;
+    while (before > 0 && is_html_space(style[before - 1]))
+        --before;
+    if (before == 0 || ascii::lower(style[before - 1]) != 'y') return false;
+    return declares(style, colon, "display", "none") || declares(style, colon, "visibility", "hidden");
+}
+
+// Whether an inline style, lower-cased and without blanks, holds "display:none" or "visibility:hidden". Read
+// in place, at each ':': inline styles are on nearly every tag of table-laid-out mail, and folding each one
+// into a copy first cost a fifth of the HTML time.
+bool style_hides(std::string_view style) {
+    const char* const data = style.data();
+    std::size_t pos = 0;
+    while (pos < style.size()) {
+        const auto* colon = static_cast<const char*>(std::memchr(data + pos, ':', style.size() - pos));
+        if (colon == nullptr) return false;
+        const auto at = static_cast<std::size_t>(colon - data);
+        if (hides_at(style, at)) return true;
+        pos = at + 1;
+    }
+    return false;
+}
+
+// What the walk needs of a start tag's attributes, raw (entities not decoded); as in HTML, the first of a
+// repeated attribute counts.
+struct TagAttributes {
+    bool hidden = false; // the `hidden` attribute
+    std::optional<std::string_view> style;
+    std::optional<std::string_view> href;
+
+    // The `hidden` attribute, or an inline style with display:none or visibility:hidden. Stylesheets are not
+    // evaluated: class-based hiding stays visible, which errs towards the rules seeing more.
+    bool hide() const { return hidden || (style && style_hides(*style)); }
+};
+
+constexpr std::size_t k_npos = std::string_view::npos;
+
+// Reads the attributes in `text` from `pos` into `out`: names up to a blank, '=' or '/', values quoted or up
+// to a blank. Over a start tag's attribute bytes (`in_tag` false) it reads them all and returns text.size().
+// Over the markup after a tag name (`in_tag` true) it also stops at the '>' that ends the tag, outside a
+// quoted value, and returns where that is (text.size() if none); the rare unquoted value with a '=' in it
+// makes it return k_npos: the tag's end is then found by HtmlScanner::attributes_end, whose rule for quotes
+// differs there, and its bytes read again with `in_tag` false.
+std::size_t read_attributes(std::string_view text, std::size_t pos, bool in_tag, TagAttributes& out) {
+    const char* const data = text.data();
+    const std::size_t n = text.size();
+    const std::uint8_t gt = in_tag ? k_class_gt : 0;
+    while (true) {
+        while (pos < n && is_class(data[pos], k_class_space | k_class_slash))
+            ++pos;
+        if (pos == n || is_class(data[pos], gt)) return pos;
+        const std::size_t name_begin = pos;
+        while (pos < n && !is_class(data[pos], k_class_space | k_class_eq | k_class_slash | gt))
+            ++pos;
+        const std::string_view name = text.substr(name_begin, pos - name_begin);
+        while (pos < n && is_html_space(data[pos]))
+            ++pos;
+        std::string_view value;
+        if (pos < n && data[pos] == '=') {
+            ++pos;
+            while (pos < n && is_html_space(data[pos]))
+                ++pos;
+            if (pos < n && (data[pos] == '"' || data[pos] == '\'')) {
+                const auto close = text.find(data[pos], pos + 1);
+                value = text.substr(pos + 1, (close == k_npos ? n : close) - pos - 1);
+                pos = close == k_npos ? n : close + 1;
+            } else {
+                const std::size_t begin = pos;
+                while (pos < n && !is_class(data[pos], k_class_space | gt)) {
+                    if (in_tag && data[pos] == '=') return k_npos;
+                    ++pos;
+                }
+                value = text.substr(begin, pos - begin);
+            }
+        }
+        if (name.empty()) continue;
+        switch (ascii::lower(name.front())) {
+        case 'h':
+            if (is_name(name, "hidden")) {
+                out.hidden = true;
+            } else if (!out.href && is_name(name, "href")) {
+                out.href = value;
+            }
+            break;
+        case 's':
+            if (!out.style && is_name(name, "style")) out.style = value;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // HtmlScanner: a linear, forgiving tokenizer.
 
 struct HtmlToken {
@@ -477,6 +606,7 @@ struct HtmlToken {
     std::string_view text;  // Text / RawText contents
     TagName name;           // StartTag / EndTag; RawText: its element
     std::string_view attrs; // StartTag: the bytes between the name and '>'
+    TagAttributes attributes; // StartTag
 };
 
 class HtmlScanner {
@@ -535,7 +665,13 @@ class HtmlScanner {
         t.kind = HtmlToken::Kind::StartTag;
         const std::size_t name_begin = m_pos + 1;
         const std::size_t attrs_begin = name_begin + read_tag_name(m_html, name_begin, t.name);
-        const std::size_t attrs_end = attributes_end(attrs_begin);
+        t.attributes = {};
+        std::size_t attrs_end = read_attributes(m_html, attrs_begin, true, t.attributes);
+        if (attrs_end == k_npos) {
+            attrs_end = attributes_end(attrs_begin);
+            t.attributes = {};
+            read_attributes(m_html.substr(attrs_begin, attrs_end - attrs_begin), 0, false, t.attributes);
+        }
         t.attrs = m_html.substr(attrs_begin, attrs_end - attrs_begin);
         m_pos = std::min(attrs_end + 1, m_html.size());
         if (!m_foreign && t.name.is(k_raw_text)) {
@@ -610,126 +746,6 @@ class HtmlScanner {
     bool m_raw_end_pending = false;
     bool m_foreign = false;
 };
-
-// Each attribute of a start tag's attribute bytes, in order: f(name, value) with the value raw (entities not
-// decoded) and empty when the attribute has none.
-template <typename F> void for_each_attribute(std::string_view attrs, F&& f) {
-    const char* const data = attrs.data();
-    std::size_t pos = 0;
-    const std::size_t n = attrs.size();
-    while (pos < n) {
-        while (pos < n && is_class(data[pos], k_class_space | k_class_slash))
-            ++pos;
-        const std::size_t name_begin = pos;
-        while (pos < n && !is_class(data[pos], k_class_space | k_class_eq | k_class_slash))
-            ++pos;
-        const std::string_view attr = attrs.substr(name_begin, pos - name_begin);
-        while (pos < n && is_html_space(data[pos]))
-            ++pos;
-        std::string_view value;
-        if (pos < n && data[pos] == '=') {
-            ++pos;
-            while (pos < n && is_html_space(data[pos]))
-                ++pos;
-            if (pos < n && (data[pos] == '"' || data[pos] == '\'')) {
-                const auto close = attrs.find(data[pos], pos + 1);
-                const std::size_t end = close == std::string_view::npos ? n : close;
-                value = attrs.substr(pos + 1, end - pos - 1);
-                pos = end + 1;
-            } else {
-                const std::size_t begin = pos;
-                while (pos < n && !is_html_space(data[pos]))
-                    ++pos;
-                value = attrs.substr(begin, pos - begin);
-            }
-        }
-        if (!attr.empty()) f(attr, value);
-        if (pos == name_begin) ++pos;
-    }
-}
-
-// `name` is lower-case.
-bool is_name(std::string_view attr, std::string_view name) {
-    if (attr.size() != name.size()) return false;
-    for (std::size_t i = 0; i < attr.size(); ++i) {
-        if (ascii::lower(attr[i]) != name[i]) return false;
-    }
-    return true;
-}
-
-// Whether the `name` and `value` of a declaration meet at the ':' at style[colon], blanks allowed anywhere
-// around and inside them ("display : none"), letters in any case. `name` and `value` are lower-case.
-bool declares(std::string_view style, std::size_t colon, std::string_view name, std::string_view value) {
-    std::size_t i = colon;
-    for (std::size_t k = name.size(); k > 0;) {
-        if (i == 0) return false;
-        const char c = style[--i];
-        if (is_html_space(c)) continue;
-        if (ascii::lower(c) != name[--k]) return false;
-    }
-    i = colon + 1;
-    for (std::size_t k = 0; k < value.size();) {
-        if (i == style.size()) return false;
-        const char c = style[i++];
-        if (is_html_space(c)) continue;
-        if (ascii::lower(c) != value[k++]) return false;
-    }
-    return true;
-}
-
-// Whether an inline style, lower-cased and without blanks, holds "display:none" or "visibility:hidden". Read
-// in place, at each ':': inline styles are on nearly every tag of table-laid-out mail, and folding each one
-// into a copy first cost a fifth of the HTML time.
-bool style_hides(std::string_view style) {
-    const char* const data = style.data();
-    std::size_t pos = 0;
-    while (pos < style.size()) {
-        const auto* colon = static_cast<const char*>(std::memchr(data + pos, ':', style.size() - pos));
-        if (colon == nullptr) return false;
-        const auto at = static_cast<std::size_t>(colon - data);
-        pos = at + 1;
-        // Both names end in 'y': most declarations are told apart by the byte before the colon alone.
-        std::size_t before = at;
-        while (before > 0 && is_html_space(data[before - 1]))
-            --before;
-        if (before == 0 || ascii::lower(data[before - 1]) != 'y') continue;
-        if (declares(style, at, "display", "none") || declares(style, at, "visibility", "hidden"))
-            return true;
-    }
-    return false;
-}
-
-// What the walk needs of a start tag's attributes; as in HTML, the first of a repeated attribute counts.
-struct ElementAttributes {
-    bool hidden = false;
-    std::optional<std::string_view> href;
-};
-
-// The `hidden` attribute, or an inline style with display:none or visibility:hidden. Stylesheets are not
-// evaluated: class-based hiding stays visible, which errs towards the rules seeing more.
-ElementAttributes read_attributes(std::string_view attrs, bool want_href) {
-    ElementAttributes out;
-    bool seen_style = false;
-    for_each_attribute(attrs, [&](std::string_view name, std::string_view value) {
-        switch (ascii::lower(name.front())) {
-        case 'h':
-            if (is_name(name, "hidden")) {
-                out.hidden = true;
-            } else if (want_href && !out.href && is_name(name, "href")) {
-                out.href = value;
-            }
-            break;
-        case 's':
-            if (seen_style || !is_name(name, "style")) break;
-            seen_style = true;
-            if (style_hides(value)) out.hidden = true;
-            break;
-        default:
-            break;
-        }
-    });
-    return out;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Character references: numeric ones, and the named ones of HTML 4 (all that mail generators write). Without
@@ -898,6 +914,11 @@ void decode_entities(std::string_view in, std::string& out, bool in_attribute) {
             break;
         }
         out.append(in.substr(i, amp - i));
+        if (in.compare(amp + 1, 4, "amp;") == 0) { // the query strings of links are full of them
+            out.push_back('&');
+            i = amp + 5;
+            continue;
+        }
         const std::size_t end = decode_reference(in, amp + 1, in_attribute, out);
         if (end == amp + 1) out.push_back('&');
         i = end;
@@ -989,7 +1010,7 @@ class HtmlWalker {
         const TagName& name = t.name;
         if (m_in_foreign) {
             if (!name.is(k_foreign_breakout)) {
-                if (!t.attrs.ends_with('/')) push(name, read_attributes(t.attrs, false).hidden, k_no_link);
+                if (!t.attrs.ends_with('/')) push(name, t.attributes.hide(), k_no_link);
                 return;
             }
             pop_to(m_foreign_root); // an HTML element in SVG or MathML closes them
@@ -1005,7 +1026,7 @@ class HtmlWalker {
             }
             if (name.is(TagId::body) && m_head != k_none) pop_to(m_head);
             // html and body are never popped: their hiding applies to the whole document.
-            if (read_attributes(t.attrs, false).hidden) m_document_hidden = true;
+            if (t.attributes.hide()) m_document_hidden = true;
             return;
         }
         if (m_head != k_none && !name.is(k_head_content)) pop_to(m_head);
@@ -1017,11 +1038,10 @@ class HtmlWalker {
         }
         const bool is_link = name.is(TagId::a);
         if (is_link) close_open_link();
-        const ElementAttributes attrs = read_attributes(t.attrs, is_link);
-        const bool element_hidden = hidden() || attrs.hidden || name.is(k_invisible);
+        const bool element_hidden = hidden() || name.is(k_invisible) || t.attributes.hide();
         std::size_t link = k_no_link;
-        if (attrs.href) {
-            decode_entities(*attrs.href, m_scratch, true);
+        if (is_link && t.attributes.href) {
+            decode_entities(*t.attributes.href, m_scratch, true);
             m_links.push_back({clean_href(m_scratch), {}});
             link = m_links.size() - 1;
         }
