@@ -702,10 +702,12 @@ class HtmlScanner {
             }
             return;
         }
-        if (c == '/') {
+        // One call for both kinds of tag, so that the look-up is inlined here.
+        const bool end_tag = c == '/';
+        const std::size_t name_begin = m_pos + (end_tag ? 2 : 1);
+        const std::size_t name_end = name_begin + read_tag_name(m_html, name_begin, t.name);
+        if (end_tag) {
             t.kind = HtmlToken::Kind::EndTag;
-            const std::size_t name_begin = m_pos + 2;
-            const std::size_t name_end = name_begin + read_tag_name(m_html, name_begin, t.name);
             if (name_end < m_html.size() && m_html[name_end] == '>') {
                 m_pos = name_end + 1; // </td>: no need to look further
             } else {
@@ -714,8 +716,7 @@ class HtmlScanner {
             return;
         }
         t.kind = HtmlToken::Kind::StartTag;
-        const std::size_t name_begin = m_pos + 1;
-        const std::size_t attrs_begin = name_begin + read_tag_name(m_html, name_begin, t.name);
+        const std::size_t attrs_begin = name_end;
         t.attributes = {};
         std::size_t attrs_end = read_attributes(m_html, attrs_begin, true, t.attributes);
         if (attrs_end == k_npos) {
