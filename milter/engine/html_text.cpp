@@ -385,7 +385,9 @@ struct TagName {
     bool is(std::uint16_t flag) const { return (traits.flags & flag) != 0; }
     bool is(TagId id) const { return traits.id == id; }
     int formatting() const { return traits.formatting; }
-    bool operator==(const TagName& other) const { return words == other.words && size == other.size; }
+    bool operator==(const TagName& other) const {
+        return words[0] == other.words[0] && words[1] == other.words[1] && size == other.size;
+    }
 };
 static_assert(k_max_tag_name < sizeof(TagName::words), "a tag name ends with a zero byte");
 
@@ -717,12 +719,17 @@ class HtmlScanner {
         }
         t.kind = HtmlToken::Kind::StartTag;
         const std::size_t attrs_begin = name_end;
-        t.attributes = {};
-        std::size_t attrs_end = read_attributes(m_html, attrs_begin, true, t.attributes);
-        if (attrs_end == k_npos) {
-            attrs_end = attributes_end(attrs_begin);
+        // Read up to the tag's '>'; when that cannot tell where the tag ends, again, up to the end that
+        // attributes_end() finds. One call site for both, so that the reading is inlined here.
+        std::string_view text = m_html;
+        bool in_tag = true;
+        std::size_t attrs_end = k_npos;
+        while (true) {
             t.attributes = {};
-            read_attributes(m_html.substr(attrs_begin, attrs_end - attrs_begin), 0, false, t.attributes);
+            attrs_end = read_attributes(text, attrs_begin, in_tag, t.attributes);
+            if (attrs_end != k_npos) break;
+            text = m_html.substr(0, attributes_end(attrs_begin));
+            in_tag = false;
         }
         t.attrs = m_html.substr(attrs_begin, attrs_end - attrs_begin);
         m_pos = std::min(attrs_end + 1, m_html.size());
@@ -966,7 +973,8 @@ void decode_entities(std::string_view in, std::string& out, bool in_attribute) {
             break;
         }
         out.append(in.substr(i, amp - i));
-        if (in.compare(amp + 1, 4, "amp;") == 0) { // the query strings of links are full of them
+        if (in.size() - amp >= 5 && in[amp + 1] == 'a' && in[amp + 2] == 'm' && in[amp + 3] == 'p' &&
+            in[amp + 4] == ';') { // the query strings of links are full of them
             out.push_back('&');
             i = amp + 5;
             continue;
