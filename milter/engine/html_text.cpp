@@ -37,6 +37,8 @@ enum ByteClass : std::uint8_t {
     k_class_slash = 1 << 1,
     k_class_gt = 1 << 2,
     k_class_eq = 1 << 3,
+    k_class_alpha = 1 << 4, // ascii::is_alpha
+    k_class_opens = 1 << 5, // what after '<' starts markup: a letter, '!' or '?'
 };
 
 constexpr std::array<std::uint8_t, 256> k_byte_classes = [] {
@@ -46,6 +48,12 @@ constexpr std::array<std::uint8_t, 256> k_byte_classes = [] {
     t['/'] = k_class_slash;
     t['>'] = k_class_gt;
     t['='] = k_class_eq;
+    for (int c = 0; c < 256; ++c) {
+        if (ascii::is_alpha(static_cast<char>(c)))
+            t[static_cast<std::size_t>(c)] = k_class_alpha | k_class_opens;
+    }
+    t['!'] = k_class_opens;
+    t['?'] = k_class_opens;
     return t;
 }();
 
@@ -743,8 +751,8 @@ class HtmlScanner {
     bool starts_markup(std::size_t pos) const {
         if (m_html[pos] != '<' || pos + 1 >= m_html.size()) return false;
         const char c = m_html[pos + 1];
-        if (ascii::is_alpha(c) || c == '!' || c == '?') return true;
-        return c == '/' && pos + 2 < m_html.size() && ascii::is_alpha(m_html[pos + 2]);
+        if (is_class(c, k_class_opens)) return true;
+        return c == '/' && pos + 2 < m_html.size() && is_class(m_html[pos + 2], k_class_alpha);
     }
 
     void skip_past(char c, std::size_t from) {
