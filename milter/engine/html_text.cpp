@@ -971,24 +971,27 @@ std::size_t decode_reference(std::string_view in, std::size_t i, bool in_attribu
     return i;
 }
 
-void decode_entities(std::string_view in, std::string& out, bool in_attribute) {
-    out.clear();
+// `in` with its references decoded, given to put() a piece at a time: each run without references as it is,
+// each reference as its character. Text goes to the sink this way without being copied first.
+template <typename Put> void decode_entities(std::string_view in, bool in_attribute, Put&& put) {
+    std::string character; // one code point: short enough not to allocate
     std::size_t i = 0;
     while (i < in.size()) {
         const auto amp = in.find('&', i);
         if (amp == std::string_view::npos) {
-            out.append(in.substr(i));
+            put(in.substr(i));
             break;
         }
-        out.append(in.substr(i, amp - i));
+        if (amp > i) put(in.substr(i, amp - i));
         if (in.size() - amp >= 5 && in[amp + 1] == 'a' && in[amp + 2] == 'm' && in[amp + 3] == 'p' &&
             in[amp + 4] == ';') { // the query strings of links are full of them
-            out.push_back('&');
+            put("&");
             i = amp + 5;
             continue;
         }
-        const std::size_t end = decode_reference(in, amp + 1, in_attribute, out);
-        if (end == amp + 1) out.push_back('&');
+        character.clear();
+        const std::size_t end = decode_reference(in, amp + 1, in_attribute, character);
+        put(end == amp + 1 ? std::string_view("&") : std::string_view(character));
         i = end;
     }
 }
@@ -1060,15 +1063,13 @@ class HtmlWalker {
             m_sink.text(s); // most text has no references: no copy
             return;
         }
-        decode_entities(s, m_scratch, false);
-        m_sink.text(m_scratch);
+        decode_entities(s, false, [this](std::string_view piece) { m_sink.text(piece); });
     }
 
     void raw_text(const HtmlToken& t) {
         if (hidden()) return;
         if (t.name.is(TagId::textarea)) { // RCDATA: references are decoded
-            decode_entities(t.text, m_scratch, false);
-            m_sink.text(m_scratch);
+            decode_entities(t.text, false, [this](std::string_view piece) { m_sink.text(piece); });
         } else if (t.name.is(TagId::xmp) || t.name.is(TagId::plaintext)) { // shown as written
             m_sink.text(t.text);
         } // script, style, title, iframe, noembed, noframes: never shown
@@ -1109,7 +1110,9 @@ class HtmlWalker {
         const bool element_hidden = hidden() || name.is(k_invisible) || t.attributes.hide();
         std::size_t link = k_no_link;
         if (is_link && t.attributes.href) {
-            decode_entities(*t.attributes.href, m_scratch, true);
+            m_scratch.clear();
+            decode_entities(*t.attributes.href, true,
+                            [this](std::string_view piece) { m_scratch.append(piece); });
             m_links.push_back({clean_href(m_scratch), {}});
             link = m_links.size() - 1;
         }
@@ -1301,7 +1304,7 @@ class HtmlWalker {
     bool m_seen_head = false;
     bool m_document_hidden = false;      // <html> or <body> hides everything
     bool m_simplified = false;
-    std::string m_scratch;               // decoded text, reused for every token
+    std::string m_scratch;               // a decoded href, reused for every link
 };
 
 } // namespace
