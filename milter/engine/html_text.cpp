@@ -598,6 +598,7 @@ std::size_t read_attributes(std::string_view text, std::size_t pos, bool in_tag,
     const std::size_t n = text.size();
     const std::uint8_t gt = in_tag ? k_class_gt : 0;
     while (true) {
+        if (pos < n && is_class(data[pos], gt)) return pos; // the most common case: <tr>, "...">
         while (pos < n && is_class(data[pos], k_class_space | k_class_slash))
             ++pos;
         if (pos == n || is_class(data[pos], gt)) return pos;
@@ -697,7 +698,7 @@ class HtmlScanner {
                 ++end;
             }
             t.kind = HtmlToken::Kind::Text;
-            t.text = m_html.substr(m_pos, end - m_pos);
+            t.text = std::string_view(m_html.data() + m_pos, end - m_pos);
             m_pos = end;
             return;
         }
@@ -739,7 +740,7 @@ class HtmlScanner {
             text = m_html.substr(0, attributes_end(attrs_begin));
             in_tag = false;
         }
-        t.attrs = m_html.substr(attrs_begin, attrs_end - attrs_begin);
+        t.attrs = std::string_view(m_html.data() + attrs_begin, attrs_end - attrs_begin);
         m_pos = std::min(attrs_end + 1, m_html.size());
         if (!m_foreign && t.name.is(k_raw_text)) {
             m_raw_name = t.name;
