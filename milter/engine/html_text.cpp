@@ -61,8 +61,8 @@ constexpr bool is_class(char c, std::uint8_t classes) {
     return (k_byte_classes[static_cast<unsigned char>(c)] & classes) != 0;
 }
 
-// The first byte in [p, end) equal to a, b or c, or end. Markup is scanned for its few delimiters 16 bytes
-// at a time: attribute values and links run to hundreds of bytes.
+// The first byte in [p, end) equal to a, b or c, or end, 16 bytes at a time: tracking links run to hundreds
+// of bytes.
 const char* find_any(const char* p, const char* end, char a, char b, char c) {
 #if defined(__SSE2__)
     if (end - p >= 16) {
