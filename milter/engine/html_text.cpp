@@ -6,11 +6,16 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
 #include <optional>
 #include <unordered_map>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace presend {
 
@@ -24,6 +29,96 @@ constexpr bool is_html_space(char c) {
 }
 constexpr bool is_printable_ascii(unsigned char c) {
     return c > 0x20 && c < 0x80;
+}
+
+// What the scanning loops stop at, one table look-up per byte instead of a chain of compares.
+enum ByteClass : std::uint8_t {
+    k_class_space = 1 << 0, // is_html_space
+    k_class_slash = 1 << 1,
+    k_class_gt = 1 << 2,
+    k_class_eq = 1 << 3,
+    k_class_alpha = 1 << 4, // ascii::is_alpha
+    k_class_opens = 1 << 5, // what after '<' starts markup: a letter, '!' or '?'
+};
+
+constexpr std::array<std::uint8_t, 256> k_byte_classes = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (const char c : {' ', '\t', '\n', '\r', '\f'})
+        t[static_cast<unsigned char>(c)] = k_class_space;
+    t['/'] = k_class_slash;
+    t['>'] = k_class_gt;
+    t['='] = k_class_eq;
+    for (int c = 0; c < 256; ++c) {
+        if (ascii::is_alpha(static_cast<char>(c)))
+            t[static_cast<std::size_t>(c)] = k_class_alpha | k_class_opens;
+    }
+    t['!'] = k_class_opens;
+    t['?'] = k_class_opens;
+    return t;
+}();
+
+constexpr bool is_class(char c, std::uint8_t classes) {
+    return (k_byte_classes[static_cast<unsigned char>(c)] & classes) != 0;
+}
+
+// The first byte in [p, end) equal to a, b or c, or end, 16 bytes at a time: tracking links run to hundreds
+// of bytes.
+const char* find_any(const char* p, const char* end, char a, char b, char c) {
+#if defined(__SSE2__)
+    if (end - p >= 16) {
+        const __m128i va = _mm_set1_epi8(a);
+        const __m128i vb = _mm_set1_epi8(b);
+        const __m128i vc = _mm_set1_epi8(c);
+        const auto hits = [&](const char* block) {
+            const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+            const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)),
+                                             _mm_cmpeq_epi8(x, vc));
+            return static_cast<unsigned>(_mm_movemask_epi8(hit));
+        };
+        for (; end - p >= 16; p += 16) {
+            if (const unsigned mask = hits(p); mask != 0) return p + std::countr_zero(mask);
+        }
+        if (p == end) return end;
+        // The last block ends at `end` and overlaps bytes already read: they are shifted out.
+        const char* const last = end - 16;
+        const unsigned mask = hits(last) >> (p - last);
+        return mask != 0 ? p + std::countr_zero(mask) : end;
+    }
+#endif
+    while (p != end && *p != a && *p != b && *p != c)
+        ++p;
+    return p;
+}
+
+// Where a run of text that TextSink appends as it is ends, from q (the byte after the run's first): the
+// first byte that is not printable ASCII, unless it is a single space between printable bytes.
+const unsigned char* printable_run_end(const unsigned char* q, const unsigned char* end) {
+#if defined(__SSE2__)
+    // Signed, printable ASCII (0x21-0x7F) is exactly what is greater than a space.
+    const __m128i space = _mm_set1_epi8(' ');
+    while (end - q >= 17) { // the byte after the block too: a space at its end needs it
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        const auto other = ~static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpgt_epi8(x, space))) & 0xFFFFu;
+        if (other != 0) {
+            const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 1));
+            const auto spaces = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, space)));
+            const auto printable_next = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpgt_epi8(next, space)));
+            const unsigned stop = other & ~(spaces & printable_next);
+            if (stop != 0) return q + std::countr_zero(stop);
+        }
+        q += 16;
+    }
+#endif
+    while (q != end) {
+        if (is_printable_ascii(*q)) {
+            ++q;
+        } else if (*q == ' ' && end - q >= 2 && is_printable_ascii(q[1])) {
+            q += 2;
+        } else {
+            break;
+        }
+    }
+    return q;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -43,16 +138,7 @@ class TextSink {
             if (is_printable_ascii(c)) { // the bulk of any text: appended a run at a time
                 // A single space between printable bytes folds to itself, so a run goes on across it: runs
                 // are sentences, not words.
-                const auto* run_end = p + 1;
-                while (run_end != end) {
-                    if (is_printable_ascii(*run_end)) {
-                        ++run_end;
-                    } else if (*run_end == ' ' && end - run_end >= 2 && is_printable_ascii(run_end[1])) {
-                        run_end += 2;
-                    } else {
-                        break;
-                    }
-                }
+                const auto* run_end = printable_run_end(p + 1, end);
                 put_run(reinterpret_cast<const char*>(p), static_cast<std::size_t>(run_end - p));
                 p = run_end;
                 continue;
@@ -60,6 +146,9 @@ class TextSink {
             if (c < 0x80) {
                 if (is_html_space(static_cast<char>(c)) || c == '\v') {
                     m_pending_space = true;
+                    // The blanks that indent markup come in runs.
+                    while (end - p >= 2 && (is_html_space(static_cast<char>(p[1])) || p[1] == '\v'))
+                        ++p;
                 } else {
                     put(static_cast<char>(c));
                 }
@@ -102,11 +191,16 @@ class TextSink {
 
     // The text written since `mark`, on one line: what a link shows.
     std::string line_since(std::size_t mark) const {
-        std::string s = m_out.substr(std::min(mark, m_out.size()));
+        const auto blank = [](char c) { return c == ' ' || c == '\n'; };
+        std::size_t first = std::min(mark, m_out.size());
+        std::size_t last = m_out.size();
+        while (first < last && blank(m_out[first]))
+            ++first;
+        while (first < last && blank(m_out[last - 1]))
+            --last;
+        std::string s = m_out.substr(first, last - first);
         std::replace(s.begin(), s.end(), '\n', ' ');
-        const auto first = s.find_first_not_of(' ');
-        if (first == std::string::npos) return {};
-        return s.substr(first, s.find_last_not_of(' ') - first + 1);
+        return s;
     }
 
     std::string take() {
@@ -142,9 +236,8 @@ std::string clean_href(std::string_view href) {
     const std::size_t n = href.size();
     std::size_t pos = 0;
     while (pos < n) {
-        std::size_t end = pos;
-        while (end < n && href[end] != '\t' && href[end] != '\n' && href[end] != '\r')
-            ++end;
+        const char* const at = find_any(href.data() + pos, href.data() + n, '\t', '\n', '\r');
+        const auto end = static_cast<std::size_t>(at - href.data());
         out.append(href.substr(pos, end - pos));
         pos = end + 1;
     }
@@ -177,9 +270,45 @@ enum TagFlag : std::uint16_t {
     k_foreign_breakout = 1 << 14 // an HTML element that closes open SVG or MathML
 };
 
+// The elements the walker treats by name, beyond their flags: compared as one byte on every tag and every
+// open element the end tags and the implied ends walk past.
+enum class TagId : std::uint8_t {
+    other,
+    a,
+    address,
+    body,
+    br,
+    dd,
+    div,
+    dt,
+    form,
+    head,
+    li,
+    p,
+    plaintext,
+    table,
+    tbody,
+    td,
+    template_,
+    textarea,
+    tfoot,
+    th,
+    thead,
+    tr,
+    xmp,
+    heading, // h1 to h6
+};
+
+// The names of the TagIds before `heading`, in their order.
+constexpr std::array<std::string_view, static_cast<std::size_t>(TagId::heading)> k_tag_id_names = {
+    "",         "a",        "address", "body", "br",        "dd",    "div",   "dt",
+    "form",     "head",     "li",      "p",    "plaintext", "table", "tbody", "td",
+    "template", "textarea", "tfoot",   "th",   "thead",     "tr",    "xmp"};
+
 struct TagTraits {
     std::uint16_t flags = 0;
     std::int8_t formatting = -1; // index among the formatting elements (a, b, font...)
+    TagId id = TagId::other;
 };
 
 constexpr std::array<std::string_view, 14> k_formatting_names = {
@@ -243,74 +372,291 @@ const std::unordered_map<std::string_view, TagTraits>& tag_traits() {
         for (std::size_t i = 0; i < k_formatting_names.size(); ++i) {
             t[k_formatting_names[i]].formatting = static_cast<std::int8_t>(i);
         }
+        for (std::size_t i = 1; i < k_tag_id_names.size(); ++i)
+            t[k_tag_id_names[i]].id = static_cast<TagId>(i);
+        for (const std::string_view heading : {"h1", "h2", "h3", "h4", "h5", "h6"})
+            t[heading].id = TagId::heading;
         return t;
     }();
     return table;
 }
 
+// A tag name as two words, lower-cased and zero-padded: compared, hashed and copied whole, where a string
+// would cost a loop or a call each time.
 struct TagName {
-    std::array<char, k_max_tag_name + 1> bytes{};
-    std::size_t size = 0;
+    std::array<std::uint64_t, 2> words{};
+    std::uint8_t size = 0;
     TagTraits traits;
 
-    std::string_view view() const { return {bytes.data(), size}; }
+    std::string_view view() const { return {reinterpret_cast<const char*>(words.data()), size}; }
+    char* bytes() { return reinterpret_cast<char*>(words.data()); }
     bool is(std::uint16_t flag) const { return (traits.flags & flag) != 0; }
+    bool is(TagId id) const { return traits.id == id; }
     int formatting() const { return traits.formatting; }
-    bool operator==(const TagName& other) const { return view() == other.view(); }
+    bool operator==(const TagName& other) const {
+        return words[0] == other.words[0] && words[1] == other.words[1] && size == other.size;
+    }
 };
+static_assert(k_max_tag_name < sizeof(TagName::words), "a tag name ends with a zero byte");
 
-// tag_traits() as an open-addressed table on a cheap hash: looked up for every tag, where std::hash and the
-// buckets of an unordered_map cost more than the rest of the tag.
+// tag_traits() as an open-addressed table on a multiplicative hash of the name's words: looked up for every
+// tag, where std::hash and the buckets of an unordered_map cost more than the rest of the tag.
 class TagTable {
   public:
     TagTable() {
         for (const auto& [name, traits] : tag_traits()) {
-            std::size_t i = hash(name) & k_mask;
-            while (m_slots[i].size != 0)
+            Slot slot;
+            std::copy(name.begin(), name.end(), slot.name.bytes());
+            slot.name.size = static_cast<std::uint8_t>(name.size());
+            slot.name.traits = traits;
+            slot.used = true;
+            std::size_t i = hash(slot.name);
+            while (m_slots[i].used)
                 i = (i + 1) & k_mask;
-            std::copy(name.begin(), name.end(), m_slots[i].bytes.begin());
-            m_slots[i].size = name.size();
-            m_slots[i].traits = traits;
+            m_slots[i] = slot;
         }
     }
 
-    TagTraits find(std::string_view name) const {
-        for (std::size_t i = hash(name) & k_mask; m_slots[i].size != 0; i = (i + 1) & k_mask) {
-            const Slot& slot = m_slots[i];
-            if (slot.size == name.size() && std::memcmp(slot.bytes.data(), name.data(), name.size()) == 0)
-                return slot.traits;
+    TagTraits find(const TagName& name) const {
+        for (std::size_t i = hash(name); m_slots[i].used; i = (i + 1) & k_mask) {
+            if (m_slots[i].name == name) return m_slots[i].name.traits;
         }
         return {};
     }
 
   private:
-    static constexpr std::size_t k_slots = 512; // a power of two, over twice the names known
+    static constexpr int k_bits = 9;
+    static constexpr std::size_t k_slots = std::size_t{1} << k_bits; // over twice the names known
     static constexpr std::size_t k_mask = k_slots - 1;
 
     struct Slot {
-        std::array<char, k_max_tag_name> bytes{};
-        std::size_t size = 0;
-        TagTraits traits;
+        TagName name;
+        bool used = false;
     };
 
-    static std::size_t hash(std::string_view name) {
-        std::size_t h = name.size();
-        for (const char c : name)
-            h = h * 31 + static_cast<unsigned char>(c);
-        return h ^ (h >> 7);
+    static std::size_t hash(const TagName& name) {
+        const std::uint64_t h =
+            name.words[0] * 0x9E3779B97F4A7C15u + name.words[1] * 0xC2B2AE3D27D4EB4Fu + name.size;
+        return static_cast<std::size_t>(h >> (64 - k_bits));
     }
 
     std::array<Slot, k_slots> m_slots{};
 };
 
-TagName make_tag_name(std::string_view raw) {
+// read_tag_name() a byte at a time.
+std::size_t read_tag_name_bytes(std::string_view html, std::size_t begin, TagName& name,
+                                const TagTable& table) {
+    name = TagName{};
+    char* const out = name.bytes();
+    std::size_t end = begin;
+    while (end < html.size() && !is_class(html[end], k_class_space | k_class_slash | k_class_gt)) {
+        if (end - begin < k_max_tag_name) out[end - begin] = ascii::lower(html[end]);
+        ++end;
+    }
+    name.size = static_cast<std::uint8_t>(std::min(end - begin, k_max_tag_name));
+    name.traits = table.find(name);
+    return end - begin;
+}
+
+// Reads the tag name at html[begin] into `name` (lower-cased, its first k_max_tag_name bytes) and returns its
+// length in the input: up to a blank, '/' or '>'.
+std::size_t read_tag_name(std::string_view html, std::size_t begin, TagName& name) {
     static const TagTable s_table;
-    TagName name;
-    name.size = std::min(raw.size(), k_max_tag_name);
-    for (std::size_t i = 0; i < name.size; ++i)
-        name.bytes[i] = ascii::lower(raw[i]);
-    name.traits = s_table.find(name.view());
-    return name;
+#if defined(__SSE2__)
+    // Names are short: one block of 16 bytes holds the name and what ends it, all of it read, lower-cased
+    // and cut to size at once. A control byte other than a blank is part of a name: such a name, and one
+    // longer than the block, is read a byte at a time.
+    if (html.size() - begin >= 16) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(html.data() + begin));
+        const __m128i space_or_less = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(' ')), x);
+        const __m128i stop = _mm_or_si128(space_or_less, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')),
+                                                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('>'))));
+        const auto stops = static_cast<unsigned>(_mm_movemask_epi8(stop));
+        const auto length = static_cast<std::size_t>(std::countr_zero(stops | 0x10000u));
+        if (length == 16 || !is_class(html[begin + length], k_class_space | k_class_slash | k_class_gt))
+            return read_tag_name_bytes(html, begin, name, s_table);
+        name.size = static_cast<std::uint8_t>(std::min(length, k_max_tag_name));
+        const __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                                            _mm_cmpgt_epi8(_mm_set1_epi8('Z' + 1), x));
+        const __m128i lower = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8('a' - 'A')));
+        const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const __m128i keep = _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(name.size)), index);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(name.words.data()), _mm_and_si128(lower, keep));
+        name.traits = s_table.find(name);
+        return length;
+    }
+#endif
+    return read_tag_name_bytes(html, begin, name, s_table);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attributes: of each start tag, only what the walk asks about is kept, read in the same pass that finds
+// where the tag ends.
+
+// `name` is lower-case letters, at most 8: the bytes of `attr` are compared as one word, each with its 0x20
+// bit set, which turns A-Z into a-z and no other byte into a letter.
+bool is_name(std::string_view attr, std::string_view name) {
+    if (attr.size() != name.size()) return false;
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    std::memcpy(&a, attr.data(), attr.size());
+    std::memcpy(&b, name.data(), name.size());
+    return (a | 0x2020202020202020u) == (b | 0x2020202020202020u);
+}
+
+// Whether the `name` and `value` of a declaration meet at the ':' at style[colon], blanks allowed anywhere
+// around and inside them ("display : none"), letters in any case. `name` and `value` are lower-case.
+bool declares(std::string_view style, std::size_t colon, std::string_view name, std::string_view value) {
+    std::size_t i = colon;
+    for (std::size_t k = name.size(); k > 0;) {
+        if (i == 0) return false;
+        const char c = style[--i];
+        if (is_html_space(c)) continue;
+        if (ascii::lower(c) != name[--k]) return false;
+    }
+    i = colon + 1;
+    for (std::size_t k = 0; k < value.size();) {
+        if (i == style.size()) return false;
+        const char c = style[i++];
+        if (is_html_space(c)) continue;
+        if (ascii::lower(c) != value[k++]) return false;
+    }
+    return true;
+}
+
+// Whether the declaration at the ':' at style[colon] is display:none or visibility:hidden. Both names end in
+// 'y': most declarations are told apart by the byte before the colon alone.
+bool hides_at(std::string_view style, std::size_t colon) {
+    std::size_t before = colon;
+    while (before > 0 && is_html_space(style[before - 1]))
+        --before;
+    if (before == 0 || ascii::lower(style[before - 1]) != 'y') return false;
+    return declares(style, colon, "display", "none") || declares(style, colon, "visibility", "hidden");
+}
+
+// Whether an inline style, lower-cased and without blanks, holds "display:none" or "visibility:hidden". Read
+// in place, at each ':': inline styles are on nearly every tag of table-laid-out mail, and folding each one
+// into a copy first cost a fifth of the HTML time. With SSE2 only the colons after a 'y' or a blank are
+// looked at, found 16 bytes at a time.
+bool style_hides(std::string_view style) {
+    const char* const data = style.data();
+    const std::size_t n = style.size();
+    std::size_t pos = 1; // a colon first has no name before it
+#if defined(__SSE2__)
+    if (n >= 17) {
+        // Bit i: data[at + i] is a colon after a 'y' or 'Y', or after a blank (or a lower byte: hides_at
+        // tells).
+        const auto candidates = [data](std::size_t at) {
+            const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + at));
+            const __m128i before = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + at - 1));
+            const __m128i y = _mm_cmpeq_epi8(_mm_or_si128(before, _mm_set1_epi8(0x20)), _mm_set1_epi8('y'));
+            const __m128i blank = _mm_cmpeq_epi8(_mm_min_epu8(before, _mm_set1_epi8(' ')), before);
+            const __m128i colon = _mm_cmpeq_epi8(x, _mm_set1_epi8(':'));
+            return static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(colon, _mm_or_si128(y, blank))));
+        };
+        for (; n - pos >= 16; pos += 16) {
+            for (unsigned c = candidates(pos); c != 0; c &= c - 1) {
+                if (hides_at(style, pos + static_cast<std::size_t>(std::countr_zero(c)))) return true;
+            }
+        }
+        if (pos == n) return false;
+        const std::size_t last = n - 16; // overlaps bytes already looked at: they are shifted out
+        for (unsigned c = candidates(last) >> (pos - last); c != 0; c &= c - 1) {
+            if (hides_at(style, pos + static_cast<std::size_t>(std::countr_zero(c)))) return true;
+        }
+        return false;
+    }
+#endif
+    for (; pos < n; ++pos) {
+        if (data[pos] == ':' && hides_at(style, pos)) return true;
+    }
+    return false;
+}
+
+// What the walk needs of a start tag's attributes, raw (entities not decoded); as in HTML, the first of a
+// repeated attribute counts.
+struct TagAttributes {
+    bool hidden = false; // the `hidden` attribute
+    std::optional<std::string_view> style;
+    std::optional<std::string_view> href;
+
+    // The `hidden` attribute, or an inline style with display:none or visibility:hidden. Stylesheets are not
+    // evaluated: class-based hiding stays visible, which errs towards the rules seeing more.
+    bool hide() const { return hidden || (style && style_hides(*style)); }
+};
+
+constexpr std::size_t k_npos = std::string_view::npos;
+
+// Reads the attributes in `text` from `pos` into `out`: names up to a blank, '=' or '/', values quoted or up
+// to a blank. Over a start tag's attribute bytes (`in_tag` false) it reads them all and returns text.size().
+// Over the markup after a tag name (`in_tag` true) it also stops at the '>' that ends the tag, outside a
+// quoted value, and returns where that is (text.size() if none); the rare unquoted value with a '=' in it
+// makes it return k_npos: the tag's end is then found by HtmlScanner::attributes_end, whose rule for quotes
+// differs there, and its bytes read again with `in_tag` false.
+std::size_t read_attributes(std::string_view text, std::size_t pos, bool in_tag, TagAttributes& out) {
+    const char* const data = text.data();
+    const std::size_t n = text.size();
+    const std::uint8_t gt = in_tag ? k_class_gt : 0;
+    while (true) {
+        if (pos < n && is_class(data[pos], gt)) return pos; // the most common case: <tr>, "...">
+        while (pos < n && is_class(data[pos], k_class_space | k_class_slash))
+            ++pos;
+        if (pos == n || is_class(data[pos], gt)) return pos;
+        const std::size_t name_begin = pos;
+#if defined(__SSE2__)
+        // Past the bytes of the name that cannot end it, 16 at a time: blanks and all bytes below them, '=',
+        // '/' and '>' stop this, and the loop below tells which of them end the name.
+        if (n - pos >= 16) {
+            const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + pos));
+            const __m128i stop = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(' ')), x),
+                             _mm_cmpeq_epi8(x, _mm_set1_epi8('='))),
+                _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')), _mm_cmpeq_epi8(x, _mm_set1_epi8('>'))));
+            pos += static_cast<std::size_t>(
+                std::countr_zero(static_cast<unsigned>(_mm_movemask_epi8(stop)) | 0x10000u));
+        }
+#endif
+        while (pos < n && !is_class(data[pos], k_class_space | k_class_eq | k_class_slash | gt))
+            ++pos;
+        const std::string_view name(data + name_begin, pos - name_begin);
+        while (pos < n && is_html_space(data[pos]))
+            ++pos;
+        std::string_view value;
+        if (pos < n && data[pos] == '=') {
+            ++pos;
+            while (pos < n && is_html_space(data[pos]))
+                ++pos;
+            if (pos < n && (data[pos] == '"' || data[pos] == '\'')) {
+                const auto* close =
+                    static_cast<const char*>(std::memchr(data + pos + 1, data[pos], n - pos - 1));
+                const std::size_t end = close == nullptr ? n : static_cast<std::size_t>(close - data);
+                value = std::string_view(data + pos + 1, end - pos - 1);
+                pos = close == nullptr ? n : end + 1;
+            } else {
+                const std::size_t begin = pos;
+                while (pos < n && !is_class(data[pos], k_class_space | gt)) {
+                    if (in_tag && data[pos] == '=') return k_npos;
+                    ++pos;
+                }
+                value = std::string_view(data + begin, pos - begin);
+            }
+        }
+        if (name.empty()) continue;
+        switch (ascii::lower(name.front())) {
+        case 'h':
+            if (is_name(name, "hidden")) {
+                out.hidden = true;
+            } else if (!out.href && is_name(name, "href")) {
+                out.href = value;
+            }
+            break;
+        case 's':
+            if (!out.style && is_name(name, "style")) out.style = value;
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -319,10 +665,10 @@ TagName make_tag_name(std::string_view raw) {
 struct HtmlToken {
     enum class Kind { Text, StartTag, EndTag, RawText, Skip, End };
     Kind kind = Kind::End;
-    std::size_t begin = 0;  // offset of the token in the input
     std::string_view text;  // Text / RawText contents
     TagName name;           // StartTag / EndTag; RawText: its element
     std::string_view attrs; // StartTag: the bytes between the name and '>'
+    TagAttributes attributes; // StartTag
 };
 
 class HtmlScanner {
@@ -332,14 +678,16 @@ class HtmlScanner {
     // Inside SVG or MathML, <style> and <title> hold markup like any other element.
     void set_foreign(bool foreign) { m_foreign = foreign; }
 
-    HtmlToken next() {
-        HtmlToken t;
-        t.begin = m_pos;
+    // The next token into `t`, which the caller keeps from one token to the next: only the fields of its kind
+    // are written.
+    void next(HtmlToken& t) {
         if (m_raw_end_pending) {
             m_raw_end_pending = false;
-            return raw_text(t);
+            raw_text(t);
+            return;
         }
-        if (m_pos >= m_html.size()) return t;
+        t.kind = HtmlToken::Kind::End;
+        if (m_pos >= m_html.size()) return;
         if (!starts_markup(m_pos)) {
             std::size_t end = m_pos + 1;
             while (end < m_html.size()) {
@@ -350,9 +698,9 @@ class HtmlScanner {
                 ++end;
             }
             t.kind = HtmlToken::Kind::Text;
-            t.text = m_html.substr(m_pos, end - m_pos);
+            t.text = std::string_view(m_html.data() + m_pos, end - m_pos);
             m_pos = end;
-            return t;
+            return;
         }
         const char c = m_html[m_pos + 1];
         if (c == '!' || c == '?') {
@@ -363,43 +711,49 @@ class HtmlScanner {
             } else {
                 skip_past('>', m_pos + 2);
             }
-            return t;
+            return;
         }
-        if (c == '/') {
+        // One call for both kinds of tag, so that the look-up is inlined here.
+        const bool end_tag = c == '/';
+        const std::size_t name_begin = m_pos + (end_tag ? 2 : 1);
+        const std::size_t name_end = name_begin + read_tag_name(m_html, name_begin, t.name);
+        if (end_tag) {
             t.kind = HtmlToken::Kind::EndTag;
-            const std::size_t name_begin = m_pos + 2;
-            t.name = make_tag_name(m_html.substr(name_begin, name_length(name_begin)));
-            skip_past('>', name_begin);
-            return t;
+            if (name_end < m_html.size() && m_html[name_end] == '>') {
+                m_pos = name_end + 1; // </td>: no need to look further
+            } else {
+                skip_past('>', name_end);
+            }
+            return;
         }
         t.kind = HtmlToken::Kind::StartTag;
-        const std::size_t name_begin = m_pos + 1;
-        const std::size_t name_len = name_length(name_begin);
-        t.name = make_tag_name(m_html.substr(name_begin, name_len));
-        const std::size_t attrs_begin = name_begin + name_len;
-        const std::size_t attrs_end = attributes_end(attrs_begin);
-        t.attrs = m_html.substr(attrs_begin, attrs_end - attrs_begin);
+        const std::size_t attrs_begin = name_end;
+        // Read up to the tag's '>'; when that cannot tell where the tag ends, again, up to the end that
+        // attributes_end() finds. One call site for both, so that the reading is inlined here.
+        std::string_view text = m_html;
+        bool in_tag = true;
+        std::size_t attrs_end = k_npos;
+        while (true) {
+            t.attributes = {};
+            attrs_end = read_attributes(text, attrs_begin, in_tag, t.attributes);
+            if (attrs_end != k_npos) break;
+            text = m_html.substr(0, attributes_end(attrs_begin));
+            in_tag = false;
+        }
+        t.attrs = std::string_view(m_html.data() + attrs_begin, attrs_end - attrs_begin);
         m_pos = std::min(attrs_end + 1, m_html.size());
         if (!m_foreign && t.name.is(k_raw_text)) {
             m_raw_name = t.name;
             m_raw_end_pending = true;
         }
-        return t;
     }
 
   private:
     bool starts_markup(std::size_t pos) const {
         if (m_html[pos] != '<' || pos + 1 >= m_html.size()) return false;
         const char c = m_html[pos + 1];
-        if (ascii::is_alpha(c) || c == '!' || c == '?') return true;
-        return c == '/' && pos + 2 < m_html.size() && ascii::is_alpha(m_html[pos + 2]);
-    }
-
-    std::size_t name_length(std::size_t begin) const {
-        std::size_t end = begin;
-        while (end < m_html.size() && !is_html_space(m_html[end]) && m_html[end] != '/' && m_html[end] != '>')
-            ++end;
-        return end - begin;
+        if (is_class(c, k_class_opens)) return true;
+        return c == '/' && pos + 2 < m_html.size() && is_class(m_html[pos + 2], k_class_alpha);
     }
 
     void skip_past(char c, std::size_t from) {
@@ -409,28 +763,25 @@ class HtmlScanner {
 
     // Where the '>' closing a start tag is; a quoted attribute value may contain '>'.
     std::size_t attributes_end(std::size_t pos) const {
+        const char* const html = m_html.data();
         const std::size_t n = m_html.size();
         while (pos < n) {
-            const char c = m_html[pos];
-            if (c == '>') return pos;
-            if (c == '=') {
+            pos = static_cast<std::size_t>(find_any(html + pos, html + n, '>', '=', '>') - html);
+            if (pos == n || html[pos] == '>') return pos;
+            ++pos; // past '='
+            while (pos < n && is_html_space(html[pos]))
                 ++pos;
-                while (pos < n && is_html_space(m_html[pos]))
-                    ++pos;
-                if (pos < n && (m_html[pos] == '"' || m_html[pos] == '\'')) {
-                    const auto close = m_html.find(m_html[pos], pos + 1);
-                    if (close == std::string_view::npos) return n;
-                    pos = close + 1;
-                }
-                continue;
+            if (pos < n && (html[pos] == '"' || html[pos] == '\'')) {
+                const auto close = m_html.find(html[pos], pos + 1);
+                if (close == std::string_view::npos) return n;
+                pos = close + 1;
             }
-            ++pos;
         }
         return n;
     }
 
     // The contents of a raw text element, up to its end tag (left for the next call).
-    HtmlToken raw_text(HtmlToken t) {
+    void raw_text(HtmlToken& t) {
         const std::size_t begin = m_pos;
         std::size_t pos = m_pos;
         std::size_t end = m_html.size();
@@ -455,7 +806,6 @@ class HtmlScanner {
         t.name = m_raw_name;
         t.text = m_html.substr(begin, end - begin);
         m_pos = end;
-        return t;
     }
 
     std::string_view m_html;
@@ -464,119 +814,6 @@ class HtmlScanner {
     bool m_raw_end_pending = false;
     bool m_foreign = false;
 };
-
-// Each attribute of a start tag's attribute bytes, in order: f(name, value) with the value raw (entities not
-// decoded) and empty when the attribute has none.
-template <typename F> void for_each_attribute(std::string_view attrs, F&& f) {
-    std::size_t pos = 0;
-    const std::size_t n = attrs.size();
-    while (pos < n) {
-        while (pos < n && (is_html_space(attrs[pos]) || attrs[pos] == '/'))
-            ++pos;
-        const std::size_t name_begin = pos;
-        while (pos < n && !is_html_space(attrs[pos]) && attrs[pos] != '=' && attrs[pos] != '/')
-            ++pos;
-        const std::string_view attr = attrs.substr(name_begin, pos - name_begin);
-        while (pos < n && is_html_space(attrs[pos]))
-            ++pos;
-        std::string_view value;
-        if (pos < n && attrs[pos] == '=') {
-            ++pos;
-            while (pos < n && is_html_space(attrs[pos]))
-                ++pos;
-            if (pos < n && (attrs[pos] == '"' || attrs[pos] == '\'')) {
-                const auto close = attrs.find(attrs[pos], pos + 1);
-                const std::size_t end = close == std::string_view::npos ? n : close;
-                value = attrs.substr(pos + 1, end - pos - 1);
-                pos = end + 1;
-            } else {
-                const std::size_t begin = pos;
-                while (pos < n && !is_html_space(attrs[pos]))
-                    ++pos;
-                value = attrs.substr(begin, pos - begin);
-            }
-        }
-        if (!attr.empty()) f(attr, value);
-        if (pos == name_begin) ++pos;
-    }
-}
-
-// `name` is lower-case.
-bool is_name(std::string_view attr, std::string_view name) {
-    if (attr.size() != name.size()) return false;
-    for (std::size_t i = 0; i < attr.size(); ++i) {
-        if (ascii::lower(attr[i]) != name[i]) return false;
-    }
-    return true;
-}
-
-// Whether the `name` and `value` of a declaration meet at the ':' at style[colon], blanks allowed anywhere
-// around and inside them ("display : none"), letters in any case. `name` and `value` are lower-case.
-bool declares(std::string_view style, std::size_t colon, std::string_view name, std::string_view value) {
-    std::size_t i = colon;
-    for (std::size_t k = name.size(); k > 0;) {
-        if (i == 0) return false;
-        const char c = style[--i];
-        if (is_html_space(c)) continue;
-        if (ascii::lower(c) != name[--k]) return false;
-    }
-    i = colon + 1;
-    for (std::size_t k = 0; k < value.size();) {
-        if (i == style.size()) return false;
-        const char c = style[i++];
-        if (is_html_space(c)) continue;
-        if (ascii::lower(c) != value[k++]) return false;
-    }
-    return true;
-}
-
-// Whether an inline style, lower-cased and without blanks, holds "display:none" or "visibility:hidden". Read
-// in place, at each ':': inline styles are on nearly every tag of table-laid-out mail, and folding each one
-// into a copy first cost a fifth of the HTML time.
-bool style_hides(std::string_view style) {
-    const char* const data = style.data();
-    std::size_t pos = 0;
-    while (pos < style.size()) {
-        const auto* colon = static_cast<const char*>(std::memchr(data + pos, ':', style.size() - pos));
-        if (colon == nullptr) return false;
-        const auto at = static_cast<std::size_t>(colon - data);
-        if (declares(style, at, "display", "none") || declares(style, at, "visibility", "hidden")) return true;
-        pos = at + 1;
-    }
-    return false;
-}
-
-// What the walk needs of a start tag's attributes; as in HTML, the first of a repeated attribute counts.
-struct ElementAttributes {
-    bool hidden = false;
-    std::optional<std::string_view> href;
-};
-
-// The `hidden` attribute, or an inline style with display:none or visibility:hidden. Stylesheets are not
-// evaluated: class-based hiding stays visible, which errs towards the rules seeing more.
-ElementAttributes read_attributes(std::string_view attrs, bool want_href) {
-    ElementAttributes out;
-    bool seen_style = false;
-    for_each_attribute(attrs, [&](std::string_view name, std::string_view value) {
-        switch (ascii::lower(name.front())) {
-        case 'h':
-            if (is_name(name, "hidden")) {
-                out.hidden = true;
-            } else if (want_href && !out.href && is_name(name, "href")) {
-                out.href = value;
-            }
-            break;
-        case 's':
-            if (seen_style || !is_name(name, "style")) break;
-            seen_style = true;
-            if (style_hides(value)) out.hidden = true;
-            break;
-        default:
-            break;
-        }
-    });
-    return out;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Character references: numeric ones, and the named ones of HTML 4 (all that mail generators write). Without
@@ -665,13 +902,28 @@ constexpr NamedReference k_named_references[] = {
 constexpr std::size_t k_max_reference_name = 8; // "thetasym"
 constexpr unsigned long k_legacy_limit = 0x100; // references below this may omit the ';'
 
+// A reference name of up to k_max_reference_name bytes as one number, first byte highest: names compare as
+// their keys do, one instruction instead of a string compare per step of the search.
+constexpr std::uint64_t reference_key(std::string_view name) {
+    std::uint64_t key = 0;
+    for (std::size_t i = 0; i < k_max_reference_name; ++i)
+        key = key << 8 | (i < name.size() ? static_cast<unsigned char>(name[i]) : 0u);
+    return key;
+}
+
 const NamedReference* find_reference(std::string_view name) {
-    const auto* begin = std::begin(k_named_references);
-    const auto* end = std::end(k_named_references);
-    const auto* it = std::lower_bound(begin, end, name, [](const NamedReference& r, std::string_view n) {
-        return r.name < n;
-    });
-    return it != end && it->name == name ? it : nullptr;
+    static const auto s_keys = [] {
+        std::array<std::uint64_t, std::size(k_named_references)> keys{};
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            keys[i] = reference_key(k_named_references[i].name);
+        return keys;
+    }();
+    if (name.size() > k_max_reference_name) return nullptr;
+    const std::uint64_t key = reference_key(name);
+    const auto it = std::lower_bound(s_keys.begin(), s_keys.end(), key);
+    if (it == s_keys.end() || *it != key) return nullptr;
+    const NamedReference& r = k_named_references[static_cast<std::size_t>(it - s_keys.begin())];
+    return r.name.size() == name.size() ? &r : nullptr; // "ab\0" has the key of "ab"
 }
 
 // At in[i], just after '&': appends the character and returns where the reference ends, or returns i when
@@ -720,18 +972,27 @@ std::size_t decode_reference(std::string_view in, std::size_t i, bool in_attribu
     return i;
 }
 
-void decode_entities(std::string_view in, std::string& out, bool in_attribute) {
-    out.clear();
+// `in` with its references decoded, given to put() a piece at a time: each run without references as it is,
+// each reference as its character. Text goes to the sink this way without being copied first.
+template <typename Put> void decode_entities(std::string_view in, bool in_attribute, Put&& put) {
+    std::string character; // one code point: short enough not to allocate
     std::size_t i = 0;
     while (i < in.size()) {
         const auto amp = in.find('&', i);
         if (amp == std::string_view::npos) {
-            out.append(in.substr(i));
+            put(in.substr(i));
             break;
         }
-        out.append(in.substr(i, amp - i));
-        const std::size_t end = decode_reference(in, amp + 1, in_attribute, out);
-        if (end == amp + 1) out.push_back('&');
+        if (amp > i) put(in.substr(i, amp - i));
+        if (in.size() - amp >= 5 && in[amp + 1] == 'a' && in[amp + 2] == 'm' && in[amp + 3] == 'p' &&
+            in[amp + 4] == ';') { // the query strings of links are full of them
+            put("&");
+            i = amp + 5;
+            continue;
+        }
+        character.clear();
+        const std::size_t end = decode_reference(in, amp + 1, in_attribute, character);
+        put(end == amp + 1 ? std::string_view("&") : std::string_view(character));
         i = end;
     }
 }
@@ -757,7 +1018,8 @@ class HtmlWalker {
 
     void walk(std::string_view html) {
         HtmlScanner scanner(html);
-        for (HtmlToken t = scanner.next(); t.kind != HtmlToken::Kind::End; t = scanner.next()) {
+        HtmlToken t;
+        for (scanner.next(t); t.kind != HtmlToken::Kind::End; scanner.next(t)) {
             switch (t.kind) {
             case HtmlToken::Kind::Text:
                 text(t.text);
@@ -802,17 +1064,14 @@ class HtmlWalker {
             m_sink.text(s); // most text has no references: no copy
             return;
         }
-        decode_entities(s, m_scratch, false);
-        m_sink.text(m_scratch);
+        decode_entities(s, false, [this](std::string_view piece) { m_sink.text(piece); });
     }
 
     void raw_text(const HtmlToken& t) {
         if (hidden()) return;
-        const std::string_view name = t.name.view();
-        if (name == "textarea") { // RCDATA: references are decoded
-            decode_entities(t.text, m_scratch, false);
-            m_sink.text(m_scratch);
-        } else if (name == "xmp" || name == "plaintext") { // shown as written
+        if (t.name.is(TagId::textarea)) { // RCDATA: references are decoded
+            decode_entities(t.text, false, [this](std::string_view piece) { m_sink.text(piece); });
+        } else if (t.name.is(TagId::xmp) || t.name.is(TagId::plaintext)) { // shown as written
             m_sink.text(t.text);
         } // script, style, title, iframe, noembed, noframes: never shown
     }
@@ -821,14 +1080,13 @@ class HtmlWalker {
         const TagName& name = t.name;
         if (m_in_foreign) {
             if (!name.is(k_foreign_breakout)) {
-                if (!t.attrs.ends_with('/')) push(name, read_attributes(t.attrs, false).hidden, k_no_link);
+                if (!t.attrs.ends_with('/')) push(name, t.attributes.hide(), k_no_link);
                 return;
             }
             pop_to(m_foreign_root); // an HTML element in SVG or MathML closes them
         }
         if (name.is(k_document)) {
-            const std::string_view n = name.view();
-            if (n == "head") {
+            if (name.is(TagId::head)) {
                 if (!m_seen_head && m_open.empty()) {
                     m_seen_head = true;
                     m_head = m_open.size();
@@ -836,9 +1094,9 @@ class HtmlWalker {
                 }
                 return;
             }
-            if (n == "body" && m_head != k_none) pop_to(m_head);
+            if (name.is(TagId::body) && m_head != k_none) pop_to(m_head);
             // html and body are never popped: their hiding applies to the whole document.
-            if (read_attributes(t.attrs, false).hidden) m_document_hidden = true;
+            if (t.attributes.hide()) m_document_hidden = true;
             return;
         }
         if (m_head != k_none && !name.is(k_head_content)) pop_to(m_head);
@@ -848,13 +1106,14 @@ class HtmlWalker {
             if (name.is(k_block) && !hidden()) m_sink.newline();
             return;
         }
-        const bool is_link = name.view() == "a";
+        const bool is_link = name.is(TagId::a);
         if (is_link) close_open_link();
-        const ElementAttributes attrs = read_attributes(t.attrs, is_link);
-        const bool element_hidden = hidden() || attrs.hidden || name.is(k_invisible);
+        const bool element_hidden = hidden() || name.is(k_invisible) || t.attributes.hide();
         std::size_t link = k_no_link;
-        if (attrs.href) {
-            decode_entities(*attrs.href, m_scratch, true);
+        if (is_link && t.attributes.href) {
+            m_scratch.clear();
+            decode_entities(*t.attributes.href, true,
+                            [this](std::string_view piece) { m_scratch.append(piece); });
             m_links.push_back({clean_href(m_scratch), {}});
             link = m_links.size() - 1;
         }
@@ -878,11 +1137,10 @@ class HtmlWalker {
         }
         if (name.is(k_raw_text)) return; // not on the stack
         if (name.is(k_document)) {
-            if (name.view() == "head" && m_head != k_none) pop_to(m_head);
+            if (name.is(TagId::head) && m_head != k_none) pop_to(m_head);
             return; // </body> and </html> close nothing: text after them is still shown
         }
-        const std::string_view n = name.view();
-        if (n == "br") { // </br> is read as <br>
+        if (name.is(TagId::br)) { // </br> is read as <br>
             if (!hidden()) m_sink.newline();
             return;
         }
@@ -893,7 +1151,7 @@ class HtmlWalker {
             const OpenElement& node = m_open[i - 1];
             if (node.name == name) {
                 if (crossed_boundary) return; // not in scope: ignored
-                if (n == "form") {
+                if (name.is(TagId::form)) {
                     erase(i - 1); // </form> takes the form out and leaves its children open
                 } else {
                     pop_to(i - 1);
@@ -906,7 +1164,7 @@ class HtmlWalker {
             // close across it.
             if (f < 0 && !name.is(k_special) && node.name.is(k_special)) return;
         }
-        if (n == "p" && !hidden()) m_sink.newline(); // </p> without <p> makes an empty paragraph
+        if (name.is(TagId::p) && !hidden()) m_sink.newline(); // </p> without <p> makes an empty paragraph
     }
 
     // False past k_max_open_elements. An <a> is pushed all the same: each one closes the one before, so
@@ -926,7 +1184,7 @@ class HtmlWalker {
         if (e.link != k_no_link) m_links[e.link].text = m_sink.line_since(e.link_mark);
         if (e.name.is(k_block)) {
             m_sink.newline();
-        } else if (e.name.view() == "td" || e.name.view() == "th") {
+        } else if (e.name.is(TagId::td) || e.name.is(TagId::th)) {
             m_sink.space();
         }
     }
@@ -950,7 +1208,7 @@ class HtmlWalker {
     void close_open_link() {
         for (std::size_t i = m_open.size(); i > 0; --i) {
             const TagName& node = m_open[i - 1].name;
-            if (node.view() == "a") {
+            if (node.is(TagId::a)) {
                 erase(i - 1);
                 return;
             }
@@ -962,27 +1220,37 @@ class HtmlWalker {
     // option the previous one; a heading the heading it is in; a row or cell the open cell, back to its row
     // or table section.
     void close_implied(const TagName& name) {
-        if (name.is(k_closes_p)) close_in_scope("p");
+        if (name.is(k_closes_p)) close_in_scope(TagId::p);
         if (m_open.empty()) return; // the <p> may have been all there was
-        const std::string_view n = name.view();
-        if (n == "li") {
-            close_item({"li", ""});
-        } else if (n == "dd" || n == "dt") {
-            close_item({"dd", "dt"});
-        } else if (n.size() == 2 && n[0] == 'h' && n[1] >= '1' && n[1] <= '6') {
-            const std::string_view top = m_open.back().name.view();
-            if (top.size() == 2 && top[0] == 'h' && top[1] >= '1' && top[1] <= '6') pop_to(m_open.size() - 1);
-        } else if (n == "td" || n == "th" || n == "tr" || n == "tbody" || n == "thead" || n == "tfoot") {
+        switch (name.traits.id) {
+        case TagId::li:
+            close_item({TagId::li, TagId::li});
+            return;
+        case TagId::dd:
+        case TagId::dt:
+            close_item({TagId::dd, TagId::dt});
+            return;
+        case TagId::heading:
+            if (m_open.back().name.is(TagId::heading)) pop_to(m_open.size() - 1);
+            return;
+        case TagId::td:
+        case TagId::th:
+        case TagId::tr:
+        case TagId::tbody:
+        case TagId::thead:
+        case TagId::tfoot:
             close_table_parts(name);
-        } else if (name.is(k_implied_end) && m_open.back().name == name) {
-            pop_to(m_open.size() - 1);
+            return;
+        default:
+            break;
         }
+        if (name.is(k_implied_end) && m_open.back().name == name) pop_to(m_open.size() - 1);
     }
 
-    void close_in_scope(std::string_view target) {
+    void close_in_scope(TagId target) {
         for (std::size_t i = m_open.size(); i > 0; --i) {
             const TagName& node = m_open[i - 1].name;
-            if (node.view() == target) {
+            if (node.is(target)) {
                 pop_to(i - 1);
                 return;
             }
@@ -990,40 +1258,39 @@ class HtmlWalker {
         }
     }
 
-    void close_item(std::array<std::string_view, 2> targets) {
+    void close_item(std::array<TagId, 2> targets) {
         for (std::size_t i = m_open.size(); i > 0; --i) {
             const TagName& node = m_open[i - 1].name;
-            if (node.view() == targets[0] || node.view() == targets[1]) {
+            if (node.is(targets[0]) || node.is(targets[1])) {
                 pop_to(i - 1);
                 return;
             }
-            const std::string_view v = node.view();
-            if (node.is(k_special) && v != "address" && v != "div" && v != "p") return;
+            if (node.is(k_special) && !node.is(TagId::address) && !node.is(TagId::div) && !node.is(TagId::p))
+                return;
         }
     }
 
     void close_table_parts(const TagName& name) {
-        const std::string_view n = name.view();
-        const bool cell = n == "td" || n == "th";
-        const bool row = n == "tr";
+        const bool cell = name.is(TagId::td) || name.is(TagId::th);
+        const bool row = name.is(TagId::tr);
         const bool section = !cell && !row;
         for (std::size_t i = m_open.size(); i > 0; --i) {
-            const std::string_view node = m_open[i - 1].name.view();
-            if (node == "td" || node == "th") {
+            const TagName& node = m_open[i - 1].name;
+            if (node.is(TagId::td) || node.is(TagId::th)) {
                 pop_to(i - 1); // the open cell goes; a section or row start tag then pops its row below
                 if (!cell) close_table_parts(name);
                 return;
             }
-            if (node == "tr") {
+            if (node.is(TagId::tr)) {
                 if (!cell) pop_to(i - 1);
                 if (section) close_table_parts(name);
                 return;
             }
-            if (node == "tbody" || node == "thead" || node == "tfoot") {
+            if (node.is(TagId::tbody) || node.is(TagId::thead) || node.is(TagId::tfoot)) {
                 if (section) pop_to(i - 1);
                 return;
             }
-            if (node == "table" || node == "template" || m_open[i - 1].name.is(k_foreign_root)) return;
+            if (node.is(TagId::table) || node.is(TagId::template_) || node.is(k_foreign_root)) return;
         }
     }
 
@@ -1038,7 +1305,7 @@ class HtmlWalker {
     bool m_seen_head = false;
     bool m_document_hidden = false;      // <html> or <body> hides everything
     bool m_simplified = false;
-    std::string m_scratch;               // decoded text, reused for every token
+    std::string m_scratch;               // a decoded href, reused for every link
 };
 
 } // namespace

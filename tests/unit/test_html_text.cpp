@@ -210,3 +210,51 @@ TEST_CASE("a new link closes the one still open, so each gets its own text") {
     CHECK(t.links[0].text == "one");
     CHECK(t.links[1].text == "two");
 }
+
+namespace {
+
+// The text of `html` as it is and followed by a long comment: names, attributes and text near the end of the
+// input are read a byte at a time, the same ones elsewhere 16 bytes at a time.
+std::string text_both_ways(const std::string& html) {
+    const std::string alone = html_to_text(html).text;
+    CHECK(html_to_text(html + "<!--" + std::string(40, '-') + "-->").text == alone);
+    return alone;
+}
+
+} // namespace
+
+TEST_CASE("tag names match in any case, cut at 15 bytes, with a control byte part of the name") {
+    CHECK(text_both_ways("<DIV>a</DIV><Table><TR><TD>b</td></tr></table>") == "a\nb");
+    CHECK(text_both_ways("<p>x</p><p\x01>y</p\x01>z") == "x\nyz");
+    CHECK(text_both_ways("<averyveryverylongtagname-x>in</averyveryverylongtagname-y>out") == "inout");
+    CHECK(html_to_text("<b>x</b").text == "x");
+}
+
+TEST_CASE("a start tag ends at the first '>' outside a value quoted after '='") {
+    // An unquoted value holding '=' and a quote: the quoted part still hides the '>' inside it.
+    CHECK(text_both_ways("<p title=a=\"b>c\" hidden>x</p>y") == "y");
+    CHECK(text_both_ways("<p title=a==\" x>\" style=\"display:none\">x</p>y") == "y");
+    CHECK(text_both_ways("<p title=a>b\">c</p>") == "b\">c");
+    CHECK(text_both_ways("<p title=\"a>b\" x='c>d'>e</p>") == "e");
+}
+
+TEST_CASE("inline styles hide wherever the declaration stands in them, and only the first style counts") {
+    CHECK(text_both_ways("<p style=\":display:none\">x</p>").empty());
+    CHECK(text_both_ways("<p style=\"color:red;font-family:Arial;padding:0 0 0 0;display :none\">hidden</p>"
+                         "shown") == "shown");
+    CHECK(text_both_ways("<p style=\"color:red;font-family:Arial;padding:0;margin:0;visibility\n:\nhidden\">"
+                         "hidden</p>shown") == "shown");
+    CHECK(text_both_ways("<p style=\"font-family:Arial;display:block\">shown</p>") == "shown");
+    CHECK(text_both_ways("<p HIDDEN>h</p><p Style=\"DISPLAY:NONE\">s</p><p styles=\"display:none\">x</p>") ==
+          "x");
+    CHECK(text_both_ways("<p style=\"color:red\" style=\"display:none\">x</p>") == "x");
+}
+
+TEST_CASE("long runs of text keep single spaces and fold the rest, and &amp; decodes once") {
+    CHECK(text_both_ways("<p>one two  three\n\n\tfour five six seven eight nine ten</p>") ==
+          "one two three four five six seven eight nine ten");
+    CHECK(text_both_ways("<p>Fish &amp; chips &amp;amp; more</p>") == "Fish & chips &amp; more");
+    const HtmlText t = html_to_text("<a HREF=\"https://e.example/?a=1&amp;b=2&amp;c=3\">l</a>");
+    REQUIRE(t.links.size() == 1);
+    CHECK(t.links[0].href == "https://e.example/?a=1&b=2&c=3");
+}
