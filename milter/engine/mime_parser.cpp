@@ -717,14 +717,14 @@ void unfold(std::string_view raw, std::string& out) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Links in plain text: http, https and mailto URLs, ended by whitespace, quotes or angle brackets, with
-// trailing punctuation that closes the sentence left out.
+// trailing punctuation that closes the sentence left out. Each is handed to `add` (ParseState::add_links).
 
 bool url_byte(unsigned char c) {
     return c > 0x20 && c != 0x7F && c != '<' && c != '>' && c != '"' && c != '`' && c != '{' && c != '}' &&
            c != '|' && c != '\\' && c != '^';
 }
 
-void find_urls(std::string_view text, std::vector<Link>& links) {
+template <typename Add> void find_urls(std::string_view text, Add&& add) {
     struct Scheme {
         std::string_view name;
         bool slashes;
@@ -785,7 +785,7 @@ void find_urls(std::string_view text, std::vector<Link>& links) {
         if (end == body) continue;
         const std::size_t begin = c - scheme->name.size();
         const std::string_view url = text.substr(begin, end - begin);
-        links.push_back({std::string(url), std::string(url)});
+        add(url);
         from = end;
     }
 }
@@ -845,30 +845,139 @@ bool is_blank(std::string_view s) {
 // message is given back, so that message does not pin its size in every thread.
 constexpr std::size_t k_keep_scratch = 1u << 20;
 
+// A header of the message or of its top-level part, where it was in the message and in its list.
+struct PlacedHeader {
+    gint64 offset;
+    std::size_t order;
+    GMimeHeader* header;
+};
+
 struct ParseScratch {
-    std::vector<GMimeHeader*> headers; // the message's and top-level part's headers, merged
+    std::vector<PlacedHeader> headers; // the message's and top-level part's headers, merged
     std::string html_bytes;            // an HTML part, transfer-decoded
-    std::string html_text;             // the same converted to UTF-8 when it was not already
+    std::string converted;             // a part's bytes converted to UTF-8 when they were not already
+    std::string content_type;          // the type of the leaf part being read
 
     void release_if_large() {
         if (html_bytes.capacity() > k_keep_scratch) std::string().swap(html_bytes);
-        if (html_text.capacity() > k_keep_scratch) std::string().swap(html_text);
-        if (headers.capacity() > k_keep_scratch / sizeof(GMimeHeader*)) std::vector<GMimeHeader*>().swap(headers);
+        if (converted.capacity() > k_keep_scratch) std::string().swap(converted);
+        if (headers.capacity() > k_keep_scratch / sizeof(PlacedHeader)) std::vector<PlacedHeader>().swap(headers);
     }
 };
 
 thread_local ParseScratch t_scratch;
 
+// The elements of the messages this thread parsed before, emptied but keeping the capacity of their strings
+// and vectors, for the next parse_message into a reused ParsedMessage: its headers, parts, links and
+// attachments are taken from here rather than allocated. Up to k_keep_scratch bytes of capacity in all (each
+// element counts its own size and its buffers'); past that, or for the vectors of a message with more
+// elements than that holds, the rest is freed, so one big message does not stay with the thread.
+class Spares {
+  public:
+    // Empties `message` into the spares. Every field of ParsedMessage is reset here: an element kept holds
+    // nothing of the message it came from. Each kind is kept last to first, so that the next message takes
+    // them in their old order: its n-th header gets the buffers of the last one's n-th, most often grown to
+    // the size of a header of the same name.
+    void recycle(ParsedMessage& message) {
+        for (auto h = message.headers.rbegin(); h != message.headers.rend(); ++h)
+            keep(m_headers, *h);
+        for (auto p = message.parts.rbegin(); p != message.parts.rend(); ++p) {
+            for (auto l = p->links.rbegin(); l != p->links.rend(); ++l)
+                keep(m_links, *l);
+            keep(m_parts, *p);
+        }
+        for (auto a = message.attachments.rbegin(); a != message.attachments.rend(); ++a)
+            keep(m_attachments, *a);
+        empty_vector(message.headers);
+        empty_vector(message.parts);
+        empty_vector(message.attachments);
+        message.facts.clear();
+        message.raw_size = 0;
+    }
+
+    Header header() { return take(m_headers); }
+    TextPart part() { return take(m_parts); }
+    Link link() { return take(m_links); }
+    Attachment attachment() { return take(m_attachments); }
+
+  private:
+    static void clear(Header& h) {
+        h.name.clear();
+        h.raw_value.clear();
+        h.value.clear();
+    }
+    static void clear(TextPart& p) {
+        p.content_type.clear();
+        p.text.clear();
+        p.links.clear();
+    }
+    static void clear(Link& l) {
+        l.href.clear();
+        l.text.clear();
+    }
+    static void clear(Attachment& a) {
+        a.filename.clear();
+        a.content_type.clear();
+        a.size = 0;
+    }
+
+    static std::size_t held(const Header& h) {
+        return sizeof(Header) + h.name.capacity() + h.raw_value.capacity() + h.value.capacity();
+    }
+    static std::size_t held(const TextPart& p) {
+        return sizeof(TextPart) + p.content_type.capacity() + p.text.capacity() + p.links.capacity() * sizeof(Link);
+    }
+    static std::size_t held(const Link& l) { return sizeof(Link) + l.href.capacity() + l.text.capacity(); }
+    static std::size_t held(const Attachment& a) {
+        return sizeof(Attachment) + a.filename.capacity() + a.content_type.capacity();
+    }
+
+    template <typename T> void keep(std::vector<T>& spares, T& item) {
+        clear(item);
+        const std::size_t bytes = held(item);
+        if (m_bytes + bytes > k_keep_scratch) return; // freed with the message's vector
+        spares.push_back(std::move(item));
+        m_bytes += bytes;
+    }
+
+    template <typename T> T take(std::vector<T>& spares) {
+        if (spares.empty()) return T{};
+        T item = std::move(spares.back());
+        spares.pop_back();
+        m_bytes -= held(item);
+        return item;
+    }
+
+    // Clears a message's vector, keeping its capacity unless that is past k_keep_scratch.
+    template <typename T> static void empty_vector(std::vector<T>& v) {
+        if (v.capacity() * sizeof(T) > k_keep_scratch) {
+            std::vector<T>().swap(v);
+        } else {
+            v.clear();
+        }
+    }
+
+    std::vector<Header> m_headers;
+    std::vector<TextPart> m_parts;
+    std::vector<Link> m_links;
+    std::vector<Attachment> m_attachments;
+    std::size_t m_bytes = 0; // held() of everything above
+};
+
+thread_local Spares t_spares;
+
 using Clock = std::chrono::steady_clock;
 
 // What one parse has kept, against its Limits.
 struct ParseState {
-    ParseState(ParsedMessage& m, const Limits& l, StageSplit* s)
-        : message(m), limits(l), split(s), deadline(Clock::now() + std::chrono::milliseconds(l.time_budget_ms)) {}
+    ParseState(ParsedMessage& m, const Limits& l, StageSplit* s, Spares& sp)
+        : message(m), limits(l), split(s), spares(sp),
+          deadline(Clock::now() + std::chrono::milliseconds(l.time_budget_ms)) {}
 
     ParsedMessage& message;
     const Limits& limits;
     StageSplit* split;                // for `presend bench`; null in the daemon
+    Spares& spares;                   // the calling thread's, also when the parse runs on a thread of its own
     const Clock::time_point deadline; // time_budget_ms after the parse began
     bool truncated = false;           // GMime hit the end of input inside headers or a multipart
     std::size_t text_bytes = 0;       // decoded text and HTML kept, against max_decoded_bytes
@@ -891,6 +1000,16 @@ struct ParseState {
         return limits.max_decoded_bytes - std::min(text_bytes, limits.max_decoded_bytes);
     }
 
+    // The URLs of plain text, appended to `found`.
+    void add_links(std::string_view text, std::vector<Link>& found) {
+        find_urls(text, [&](std::string_view url) {
+            Link link = spares.link();
+            link.href.assign(url);
+            link.text.assign(url);
+            found.push_back(std::move(link));
+        });
+    }
+
     // Keeps the links max_urls leaves room for; the first ones in MIME order.
     void keep_links(std::vector<Link>& found) {
         const std::size_t room = limits.max_urls - std::min(links, limits.max_urls);
@@ -911,11 +1030,11 @@ void add_raw_text(ParseState& state, std::string_view raw) {
     }
     if (raw.empty()) return;
     state.text_bytes += raw.size();
-    TextPart part;
+    TextPart part = state.spares.part();
     part.content_type = "text/plain";
     append_unlabelled(part.text, raw);
     normalize_newlines(part.text);
-    find_urls(part.text, part.links);
+    state.add_links(part.text, part.links);
     state.keep_links(part.links);
     state.message.parts.push_back(std::move(part));
 }
@@ -958,29 +1077,34 @@ class MessageWalker {
     // Message headers and the top-level part's Content-* headers, which GMime keeps apart, merged back into
     // message order.
     void collect_headers(GMimeMessage* message) {
-        std::vector<GMimeHeader*>& all = t_scratch.headers;
+        std::vector<PlacedHeader>& all = t_scratch.headers;
         all.clear();
         const auto add = [&](GMimeObject* object) {
             GMimeHeaderList* list = g_mime_object_get_header_list(object);
             if (list == nullptr) return;
             const int n = g_mime_header_list_get_count(list);
-            for (int i = 0; i < n; ++i)
-                all.push_back(g_mime_header_list_get_header_at(list, i));
+            for (int i = 0; i < n; ++i) {
+                GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+                all.push_back({g_mime_header_get_offset(h), all.size(), h});
+            }
         };
         add(as<GMimeObject>(message));
         if (GMimeObject* body = g_mime_message_get_mime_part(message)) add(body);
-        std::stable_sort(all.begin(), all.end(), [](GMimeHeader* a, GMimeHeader* b) {
-            return g_mime_header_get_offset(a) < g_mime_header_get_offset(b);
+        // By offset, and in list order at equal offsets: a stable sort, without the buffer std::stable_sort
+        // allocates.
+        std::sort(all.begin(), all.end(), [](const PlacedHeader& a, const PlacedHeader& b) {
+            return a.offset != b.offset ? a.offset < b.offset : a.order < b.order;
         });
         if (all.size() > m_state.limits.max_headers) {
             all.resize(m_state.limits.max_headers); // the first ones, in message order, are judged
             m_state.pass_limit("too-many-headers");
         }
         m_message.headers.reserve(all.size());
-        for (GMimeHeader* h : all) {
+        for (const PlacedHeader& placed : all) {
+            GMimeHeader* h = placed.header;
             const char* name = g_mime_header_get_name(h);
             const char* raw = g_mime_header_get_raw_value(h);
-            Header header;
+            Header header = m_state.spares.header();
             append_sanitized_utf8(header.name, name != nullptr ? name : "");
             unfold(raw != nullptr ? raw : "", header.raw_value);
             cut_long_header(header);
@@ -1046,7 +1170,8 @@ class MessageWalker {
 
     void walk_leaf(GMimePart* part) {
         auto* object = as<GMimeObject>(part);
-        const std::string type = content_type_of(object);
+        std::string& type = t_scratch.content_type;
+        content_type_of(object, type);
         const char* disposition = g_mime_object_get_disposition(object);
         const bool attachment = disposition != nullptr && iequals(disposition, "attachment");
         const char* filename = g_mime_part_get_filename(part);
@@ -1055,8 +1180,8 @@ class MessageWalker {
             add_text_part(part, type);
             return;
         }
-        Attachment a;
-        a.filename = decoded_filename(filename);
+        Attachment a = m_state.spares.attachment();
+        decode_filename(filename, a.filename);
         a.content_type = type;
         if (GMimeDataWrapper* content = g_mime_part_get_content(part)) {
             std::size_t size = 0;
@@ -1074,11 +1199,11 @@ class MessageWalker {
     // A forwarded message is an attachment, not descended into: its text is someone else's, and its parts
     // would follow this message's own text, which must stay last (it carries the footer).
     void add_message_attachment(GMimeObject* object) {
-        Attachment a;
+        Attachment a = m_state.spares.attachment();
         const char* filename = g_mime_object_get_content_disposition_parameter(object, "filename");
         if (filename == nullptr) filename = g_mime_object_get_content_type_parameter(object, "name");
-        a.filename = decoded_filename(filename);
-        a.content_type = content_type_of(object);
+        decode_filename(filename, a.filename);
+        content_type_of(object, a.content_type);
         if (GMimeMessage* inner = g_mime_message_part_get_message(as<GMimeMessagePart>(object))) {
             GObjectPtr<GMimeStream> null_stream(g_mime_stream_null_new());
             const gssize written =
@@ -1092,9 +1217,9 @@ class MessageWalker {
         auto* object = as<GMimeObject>(part);
         const bool html = type == "text/html";
         // HTML is only read on the way to its text, so it is decoded into this thread's buffers; plain text
-        // becomes the part's text and is decoded into a string of its own.
-        std::string own_bytes;
-        std::string& bytes = html ? t_scratch.html_bytes : own_bytes;
+        // becomes the part's text and is decoded into that string (a spare one when the message is reused).
+        TextPart text_part = m_state.spares.part();
+        std::string& bytes = html ? t_scratch.html_bytes : text_part.text;
         bytes.clear();
         // Past max_decoded_bytes over all parts, the rest of this part and the text parts after it are not
         // decoded.
@@ -1128,15 +1253,18 @@ class MessageWalker {
         if (charset_label.empty() && html) charset_label = sniff_meta_charset(bytes);
         const Charset charset = classify_charset(charset_label);
 
-        TextPart text_part;
         text_part.content_type = type;
-        std::string own_text;
         std::string* text = &bytes; // the common case, valid UTF-8: no copy
         if (!((charset.kind == CharsetKind::Utf8 || charset.kind == CharsetKind::Unlabelled) &&
               is_valid_utf8(bytes))) {
-            text = html ? &t_scratch.html_text : &own_text;
-            text->clear();
-            if (!append_in_charset(*text, bytes, charset)) m_message.facts.insert("bad-charset");
+            std::string& converted = t_scratch.converted;
+            converted.clear();
+            if (!append_in_charset(converted, bytes, charset)) m_message.facts.insert("bad-charset");
+            if (html) {
+                text = &converted;
+            } else {
+                bytes.swap(converted); // the part's text; its old buffer becomes the scratch one
+            }
         }
         normalize_newlines(*text);
         if (html) {
@@ -1147,32 +1275,29 @@ class MessageWalker {
             text_part.text = std::move(visible.text);
             text_part.links = std::move(visible.links);
         } else {
-            find_urls(*text, text_part.links);
-            text_part.text = std::move(*text);
+            m_state.add_links(text_part.text, text_part.links);
         }
         m_state.keep_links(text_part.links);
         m_message.parts.push_back(std::move(text_part));
     }
 
-    static std::string content_type_of(GMimeObject* object) {
+    // "type/subtype" in lower case, into `s` (emptied first).
+    static void content_type_of(GMimeObject* object, std::string& s) {
         GMimeContentType* ct = g_mime_object_get_content_type(object);
         const char* type = ct != nullptr ? g_mime_content_type_get_media_type(ct) : nullptr;
         const char* subtype = ct != nullptr ? g_mime_content_type_get_media_subtype(ct) : nullptr;
-        std::string s;
+        s.clear();
         append_sanitized_utf8(s, type != nullptr ? type : "application");
         s.push_back('/');
         append_sanitized_utf8(s, subtype != nullptr ? subtype : "octet-stream");
         std::transform(s.begin(), s.end(), s.begin(), ascii::lower);
-        return s;
     }
 
     // GMime decodes RFC 2231 and (loosely) RFC 2047 parameters, but returns the raw bytes when a charset
-    // fails.
-    std::string decoded_filename(const char* filename) {
-        std::string out;
-        if (filename == nullptr) return out;
+    // fails. Appends to `out`.
+    void decode_filename(const char* filename, std::string& out) {
+        if (filename == nullptr) return;
         if (!decode_header_value(filename, out)) m_message.facts.insert("bad-charset");
-        return out;
     }
 
     ParseState& m_state;
@@ -1273,15 +1398,20 @@ bool parse_on_big_stack(std::string_view raw, ParseState& state) {
 
 } // namespace
 
+void parse_message(std::string_view raw, ParsedMessage& out, const Limits& limits, StageSplit* split) {
+    t_spares.recycle(out);
+    out.raw_size = raw.size();
+    if (is_blank(raw)) {
+        out.facts.insert("malformed-mime");
+        return;
+    }
+    ParseState state{out, limits, split, t_spares};
+    if (raw.size() <= k_big_message_bytes || !parse_on_big_stack(raw, state)) parse_guarded(raw, state);
+}
+
 ParsedMessage parse_message(std::string_view raw, const Limits& limits, StageSplit* split) {
     ParsedMessage message;
-    message.raw_size = raw.size();
-    if (is_blank(raw)) {
-        message.facts.insert("malformed-mime");
-        return message;
-    }
-    ParseState state{message, limits, split};
-    if (raw.size() <= k_big_message_bytes || !parse_on_big_stack(raw, state)) parse_guarded(raw, state);
+    parse_message(raw, message, limits, split);
     return message;
 }
 
