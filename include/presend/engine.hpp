@@ -39,6 +39,11 @@ ParsedMessage parse_message(std::string_view raw, const Limits& limits = {}, Sta
 // kept per thread the rest is freed). The result is the same as the by-value parse_message's.
 void parse_message(std::string_view raw, ParsedMessage& out, const Limits& limits = {}, StageSplit* split = nullptr);
 
+// Empties a message parsed into a reused ParsedMessage once it has been judged, its buffers kept for the next
+// parse on this thread as above: what the message held past that cap is freed now rather than at the next
+// message, which on an idle connection may be long in coming.
+void recycle_message(ParsedMessage& message);
+
 // What the engine knows of a message besides its content: whose it is, its class, and what the tenant
 // checks found. The default is no tenant and bulk: every rule applies, no consent or sender facts.
 struct MessageContext {

@@ -1398,6 +1398,10 @@ bool parse_on_big_stack(std::string_view raw, ParseState& state) {
 
 } // namespace
 
+void recycle_message(ParsedMessage& message) {
+    t_spares.recycle(message);
+}
+
 void parse_message(std::string_view raw, ParsedMessage& out, const Limits& limits, StageSplit* split) {
     t_spares.recycle(out);
     out.raw_size = raw.size();
