@@ -170,6 +170,37 @@ TEST_CASE("long quoted-printable and base64 bodies decode the same across read c
     CHECK(b.facts.empty());
 }
 
+TEST_CASE("base64 skips white space and junk anywhere, decodes past '=' and an unpadded tail") {
+    const auto decoded = [](const std::string& body) {
+        return parse_message("Content-Type: text/plain; charset=us-ascii\r\n"
+                             "Content-Transfer-Encoding: base64\r\n\r\n" +
+                             body);
+    };
+    struct Case {
+        std::string body;
+        std::string text;
+        bool malformed;
+    };
+    const std::vector<Case> cases = {
+        {"SGVsbG8gd29ybGQh\r\n", "Hello world!", false},
+        {"SGVs\r\nbG8g\nd29y\rbGQh", "Hello world!", false},          // breaks between quanta
+        {"SG\r\nVsbG8 gd2 9ybG\tQh", "Hello world!", false},           // and inside them
+        {"SGVsbG8gd29ybGQhSGVsbG8gd29ybGQh", "Hello world!Hello world!", false}, // two quanta at a time
+        {"SGVs*bG8g\x80" "d29ybGQh", "Hello world!", true},            // junk is skipped
+        {"SGVsbG8=\r\nIHdvcmxkIQ==", "Hello world!", true},              // data after '='
+        {"SGVsbG8gd29ybGQ", "Hello world", true},                         // unpadded tail
+        {"SGVsbG8gd29ybA=", "Hello worl", false},                         // one '=' is enough
+        {"S", "", true},                                                  // a lone sixth of a byte
+    };
+    for (const Case& c : cases) {
+        INFO(c.body);
+        const ParsedMessage m = decoded(c.body);
+        REQUIRE(m.parts.size() == 1);
+        CHECK(m.parts[0].text == c.text);
+        CHECK(has_fact(m, "malformed-mime") == c.malformed);
+    }
+}
+
 TEST_CASE("base64 UTF-8 body with CRLF line ends is decoded with LF line ends and its links found") {
     const ParsedMessage m = parse_fixture("base64_utf8.eml");
     REQUIRE(m.parts.size() == 1);
