@@ -101,7 +101,13 @@ std::size_t valid_utf8_prefix(std::string_view s) {
     const auto* end = begin + s.size();
     const auto* p = begin;
     while (p < end) {
-        // ASCII runs dominate mail text: skip them eight bytes at a time.
+        // ASCII runs dominate mail text: skip them 32 bytes at a time (one test for four words), then eight.
+        while (end - p >= 32) {
+            std::uint64_t words[4];
+            std::memcpy(words, p, sizeof words);
+            if (((words[0] | words[1] | words[2] | words[3]) & 0x8080808080808080ULL) != 0) break;
+            p += 32;
+        }
         while (end - p >= 8) {
             std::uint64_t word;
             std::memcpy(&word, p, 8);
