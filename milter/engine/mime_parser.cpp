@@ -24,6 +24,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 
 namespace presend {
 
@@ -935,8 +936,9 @@ thread_local ParseScratch t_scratch;
 // The elements of the messages this thread parsed before, emptied but keeping the capacity of their strings
 // and vectors, for the next parse_message into a reused ParsedMessage: its headers, parts, links and
 // attachments are taken from here rather than allocated. Up to k_keep_scratch bytes of capacity in all (each
-// element counts its own size and its buffers'); past that, or for the vectors of a message with more
-// elements than that holds, the rest is freed, so one big message does not stay with the thread.
+// element counts its own size and its buffers'; the spares' own arrays come to at most as much again); past
+// that, or for the vectors of a message with more elements than that holds, the rest is freed, so one big
+// message does not stay with the thread.
 class Spares {
   public:
     // Empties `message` into the spares. Every field of ParsedMessage is reset here: an element kept holds
@@ -997,11 +999,16 @@ class Spares {
         return sizeof(Attachment) + a.filename.capacity() + a.content_type.capacity();
     }
 
-    template <typename T> void keep(std::vector<T>& spares, T& item) {
+    // What is not kept is freed with the message's vector. Never throws: parse_message must not.
+    template <typename T> void keep(std::vector<T>& spares, T& item) noexcept {
         clear(item);
         const std::size_t bytes = held(item);
-        if (m_bytes + bytes > k_keep_scratch) return; // freed with the message's vector
-        spares.push_back(std::move(item));
+        if (m_bytes + bytes > k_keep_scratch) return;
+        try {
+            spares.push_back(std::move(item)); // on failure the item is left as it was
+        } catch (const std::bad_alloc&) {
+            return;
+        }
         m_bytes += bytes;
     }
 
