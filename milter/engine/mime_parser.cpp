@@ -399,10 +399,18 @@ constexpr std::array<std::uint32_t, 256> make_base64_placed(unsigned place) {
         }
         // The 24 bits r0 r1 r2 r3 (six each) are the bytes r0:r1>>4, r1&15:r2>>2, r2&3:r3.
         switch (place) {
-        case 0: placed[c] = r << 2; break;
-        case 1: placed[c] = (r >> 4) | ((r & 15) << 12); break;
-        case 2: placed[c] = ((r >> 2) << 8) | ((r & 3) << 22); break;
-        default: placed[c] = r << 16; break;
+        case 0:
+            placed[c] = r << 2;
+            break;
+        case 1:
+            placed[c] = (r >> 4) | ((r & 15) << 12);
+            break;
+        case 2:
+            placed[c] = ((r >> 2) << 8) | ((r & 3) << 22);
+            break;
+        default:
+            placed[c] = r << 16;
+            break;
         }
     }
     return placed;
@@ -436,9 +444,9 @@ class Base64Decoder {
         for (std::size_t i = 0; i < n; ++i) {
             // Alphabet bytes at a quantum boundary, the bulk of every line: two quanta (six bytes out) at a
             // time, then one, and the line break after them stepped over (white space between quanta changes
-            // nothing, as below). The state is tested once before the run, not per quantum: the stores below may
-            // alias the members as far as the compiler knows, so a test in the loop would reload them every
-            // time.
+            // nothing, as below). The state is tested once before the run, not per quantum: the stores below
+            // may alias the members as far as the compiler knows, so a test in the loop would reload them
+            // every time.
             if (m_count == 0 && !m_after_padding) {
                 std::size_t j = i;
                 unsigned char* w = o;
@@ -983,7 +991,8 @@ class Spares {
         return sizeof(Header) + h.name.capacity() + h.raw_value.capacity() + h.value.capacity();
     }
     static std::size_t held(const TextPart& p) {
-        return sizeof(TextPart) + p.content_type.capacity() + p.text.capacity() + p.links.capacity() * sizeof(Link);
+        return sizeof(TextPart) + p.content_type.capacity() + p.text.capacity() +
+               p.links.capacity() * sizeof(Link);
     }
     static std::size_t held(const Link& l) { return sizeof(Link) + l.href.capacity() + l.text.capacity(); }
     static std::size_t held(const Attachment& a) {
@@ -1141,7 +1150,8 @@ class MessageWalker {
     // whose one header list holds them all as the parser read them.
     void collect_headers(GMimeObject* top) {
         GMimeHeaderList* list = g_mime_object_get_header_list(top);
-        std::size_t n = list != nullptr ? static_cast<std::size_t>(std::max(0, g_mime_header_list_get_count(list))) : 0;
+        std::size_t n =
+            list != nullptr ? static_cast<std::size_t>(std::max(0, g_mime_header_list_get_count(list))) : 0;
         if (n > m_state.limits.max_headers) {
             n = m_state.limits.max_headers; // the first ones, in message order, are judged
             m_state.pass_limit("too-many-headers");

@@ -168,13 +168,14 @@ TEST_CASE("parse_message reuses the thread's buffers: the same message costs les
 TEST_CASE("parse_message into a reused message allocates far less than a fresh parse, once it has run") {
     // Headers, and plain text with links: what a reused message keeps from one parse to the next. (The HTML
     // part's text and links come from html_to_text, which allocates them for each part.)
-    std::string raw = "From: a@example.com\r\nTo: b@example.com\r\nSubject: A receipt for your order\r\n"
-                      "Message-ID: <order-1234567890@shop.example>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
-                      "List-Unsubscribe: <https://shop.example/unsubscribe?u=1234567890>\r\n"
-                      "Content-Type: text/plain; charset=utf-8\r\n\r\n";
+    std::string raw =
+        "From: a@example.com\r\nTo: b@example.com\r\nSubject: A receipt for your order\r\n"
+        "Message-ID: <order-1234567890@shop.example>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+        "List-Unsubscribe: <https://shop.example/unsubscribe?u=1234567890>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n";
     for (int i = 0; i < 40; ++i)
-        raw += "Item " + std::to_string(i) + " shipped, track it at https://track.example/parcel/" + std::to_string(i) +
-               " today.\r\n";
+        raw += "Item " + std::to_string(i) + " shipped, track it at https://track.example/parcel/" +
+               std::to_string(i) + " today.\r\n";
     Cost fresh, first, steady;
     std::size_t parts = 0;
     std::thread([&] {
@@ -187,7 +188,7 @@ TEST_CASE("parse_message into a reused message allocates far less than a fresh p
         parts = message.parts.size();
     }).join();
     REQUIRE(parts == 1);
-    CHECK(fresh.allocations > 80); // each header's strings, each link's, the text
+    CHECK(fresh.allocations > 80);                 // each header's strings, each link's, the text
     CHECK(first.allocations == fresh.allocations); // nothing to reuse yet
     CHECK(steady.allocations * 10 < fresh.allocations);
     CHECK(steady.bytes * 10 < fresh.bytes);

@@ -183,14 +183,14 @@ TEST_CASE("base64 skips white space and junk anywhere, decodes past '=' and an u
     };
     const std::vector<Case> cases = {
         {"SGVsbG8gd29ybGQh\r\n", "Hello world!", false},
-        {"SGVs\r\nbG8g\nd29y\rbGQh", "Hello world!", false},          // breaks between quanta
-        {"SG\r\nVsbG8 gd2 9ybG\tQh", "Hello world!", false},           // and inside them
+        {"SGVs\r\nbG8g\nd29y\rbGQh", "Hello world!", false},                     // breaks between quanta
+        {"SG\r\nVsbG8 gd2 9ybG\tQh", "Hello world!", false},                     // and inside them
         {"SGVsbG8gd29ybGQhSGVsbG8gd29ybGQh", "Hello world!Hello world!", false}, // two quanta at a time
-        {"SGVs*bG8g\x80" "d29ybGQh", "Hello world!", true},            // junk is skipped
-        {"SGVsbG8=\r\nIHdvcmxkIQ==", "Hello world!", true},              // data after '='
-        {"SGVsbG8gd29ybGQ", "Hello world", true},                         // unpadded tail
-        {"SGVsbG8gd29ybA=", "Hello worl", false},                         // one '=' is enough
-        {"S", "", true},                                                  // a lone sixth of a byte
+        {"SGVs*bG8g\200d29ybGQh", "Hello world!", true},                         // junk is skipped
+        {"SGVsbG8=\r\nIHdvcmxkIQ==", "Hello world!", true},                      // data after '='
+        {"SGVsbG8gd29ybGQ", "Hello world", true},                                // unpadded tail
+        {"SGVsbG8gd29ybA=", "Hello worl", false},                                // one '=' is enough
+        {"S", "", true},                                                         // a lone sixth of a byte
     };
     for (const Case& c : cases) {
         INFO(c.body);
@@ -558,14 +558,18 @@ void check_same(const ParsedMessage& a, const ParsedMessage& b) {
 
 // Many headers, long plain text with links in a legacy charset, HTML, attachments and facts.
 std::string big_message() {
-    std::string raw = "From: a@example.com\r\nSubject: =?utf-8?B?w6l0w6kgw6AgUGFyaXMgZXQgYXUgYm9yZCBkZSBsYSBtZXI=?=\r\n";
+    std::string raw =
+        "From: a@example.com\r\nSubject: =?utf-8?B?w6l0w6kgw6AgUGFyaXMgZXQgYXUgYm9yZCBkZSBsYSBtZXI=?=\r\n";
     for (int i = 0; i < 60; ++i)
-        raw += "X-Trace-" + std::to_string(i) + ": hop " + std::string(40, static_cast<char>('a' + i % 26)) + "\r\n";
+        raw += "X-Trace-" + std::to_string(i) + ": hop " + std::string(40, static_cast<char>('a' + i % 26)) +
+               "\r\n";
     raw += "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"
            "--m\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n";
     for (int i = 0; i < 200; ++i)
-        raw += "Caf\xE9 line " + std::to_string(i) + " https://big.example/path/" + std::to_string(i) + " end.\r\n";
-    raw += "--m\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <a href=\"https://h.example/\">there</a></p>\r\n"
+        raw += "Caf\xE9 line " + std::to_string(i) + " https://big.example/path/" + std::to_string(i) +
+               " end.\r\n";
+    raw += "--m\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <a "
+           "href=\"https://h.example/\">there</a></p>\r\n"
            "--m\r\nContent-Type: application/octet-stream; name=\"report-of-the-long-quarter.bin\"\r\n"
            "Content-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgcICQ==\r\n"
            "--m\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n\r\nbody\r\n"
@@ -575,12 +579,13 @@ std::string big_message() {
 
 } // namespace
 
-TEST_CASE("a message parsed into a reused ParsedMessage is the same as a fresh parse, whatever it held before") {
+TEST_CASE(
+    "a message parsed into a reused ParsedMessage is the same as a fresh parse, whatever it held before") {
     std::vector<std::string> raws = {big_message(), "Subject: small\r\n\r\nhi https://s.example/\r\n",
                                      big_message(), "\r\n \r\n", "From: b@example.com\n\n"};
-    for (const auto& name : {"qp_latin1.eml", "base64_utf8.eml", "shift_jis.eml", "rfc2047_headers.eml", "nested.eml",
-                             "html_hidden.eml", "bad_charset.eml", "forwarded.eml", "garbage.eml",
-                             "no_boundary.eml", "headers_only.eml", "bad_base64.eml"}) {
+    for (const auto& name : {"qp_latin1.eml", "base64_utf8.eml", "shift_jis.eml", "rfc2047_headers.eml",
+                             "nested.eml", "html_hidden.eml", "bad_charset.eml", "forwarded.eml",
+                             "garbage.eml", "no_boundary.eml", "headers_only.eml", "bad_base64.eml"}) {
         raws.push_back(read_fixture(name));
         raws.push_back(big_message());
     }
