@@ -1,5 +1,6 @@
 // message: a parsed message as the rules see it: decoded headers, text of every part, links, attachments.
-// Built by parse_message() (engine/mime_parser.cpp) once per message; read-only afterwards.
+// Built by parse_message() (engine/mime_parser.cpp) once per message, into a new object or one reused from
+// the message before; read-only afterwards.
 #pragma once
 
 #include <cstddef>

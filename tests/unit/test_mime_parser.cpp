@@ -170,6 +170,37 @@ TEST_CASE("long quoted-printable and base64 bodies decode the same across read c
     CHECK(b.facts.empty());
 }
 
+TEST_CASE("base64 skips white space and junk anywhere, decodes past '=' and an unpadded tail") {
+    const auto decoded = [](const std::string& body) {
+        return parse_message("Content-Type: text/plain; charset=us-ascii\r\n"
+                             "Content-Transfer-Encoding: base64\r\n\r\n" +
+                             body);
+    };
+    struct Case {
+        std::string body;
+        std::string text;
+        bool malformed;
+    };
+    const std::vector<Case> cases = {
+        {"SGVsbG8gd29ybGQh\r\n", "Hello world!", false},
+        {"SGVs\r\nbG8g\nd29y\rbGQh", "Hello world!", false},                     // breaks between quanta
+        {"SG\r\nVsbG8 gd2 9ybG\tQh", "Hello world!", false},                     // and inside them
+        {"SGVsbG8gd29ybGQhSGVsbG8gd29ybGQh", "Hello world!Hello world!", false}, // two quanta at a time
+        {"SGVs*bG8g\200d29ybGQh", "Hello world!", true},                         // junk is skipped
+        {"SGVsbG8=\r\nIHdvcmxkIQ==", "Hello world!", true},                      // data after '='
+        {"SGVsbG8gd29ybGQ", "Hello world", true},                                // unpadded tail
+        {"SGVsbG8gd29ybA=", "Hello worl", false},                                // one '=' is enough
+        {"S", "", true},                                                         // a lone sixth of a byte
+    };
+    for (const Case& c : cases) {
+        INFO(c.body);
+        const ParsedMessage m = decoded(c.body);
+        REQUIRE(m.parts.size() == 1);
+        CHECK(m.parts[0].text == c.text);
+        CHECK(has_fact(m, "malformed-mime") == c.malformed);
+    }
+}
+
 TEST_CASE("base64 UTF-8 body with CRLF line ends is decoded with LF line ends and its links found") {
     const ParsedMessage m = parse_fixture("base64_utf8.eml");
     REQUIRE(m.parts.size() == 1);
@@ -493,6 +524,96 @@ TEST_CASE("parsing on many threads at once gives the same results as on one") {
     for (auto& thread : threads)
         thread.join();
     CHECK(mismatches == std::vector<int>(mismatches.size(), 0));
+}
+
+namespace {
+
+// Every field of a and b, compared one by one so that a failure names the field.
+void check_same(const ParsedMessage& a, const ParsedMessage& b) {
+    CHECK(a.raw_size == b.raw_size);
+    REQUIRE(a.headers.size() == b.headers.size());
+    for (std::size_t i = 0; i < a.headers.size(); ++i) {
+        CHECK(a.headers[i].name == b.headers[i].name);
+        CHECK(a.headers[i].raw_value == b.headers[i].raw_value);
+        CHECK(a.headers[i].value == b.headers[i].value);
+    }
+    REQUIRE(a.parts.size() == b.parts.size());
+    for (std::size_t i = 0; i < a.parts.size(); ++i) {
+        CHECK(a.parts[i].content_type == b.parts[i].content_type);
+        CHECK(a.parts[i].text == b.parts[i].text);
+        REQUIRE(a.parts[i].links.size() == b.parts[i].links.size());
+        for (std::size_t j = 0; j < a.parts[i].links.size(); ++j) {
+            CHECK(a.parts[i].links[j].href == b.parts[i].links[j].href);
+            CHECK(a.parts[i].links[j].text == b.parts[i].links[j].text);
+        }
+    }
+    REQUIRE(a.attachments.size() == b.attachments.size());
+    for (std::size_t i = 0; i < a.attachments.size(); ++i) {
+        CHECK(a.attachments[i].filename == b.attachments[i].filename);
+        CHECK(a.attachments[i].content_type == b.attachments[i].content_type);
+        CHECK(a.attachments[i].size == b.attachments[i].size);
+    }
+    CHECK(a.facts == b.facts);
+}
+
+// Many headers, long plain text with links in a legacy charset, HTML, attachments and facts.
+std::string big_message() {
+    std::string raw =
+        "From: a@example.com\r\nSubject: =?utf-8?B?w6l0w6kgw6AgUGFyaXMgZXQgYXUgYm9yZCBkZSBsYSBtZXI=?=\r\n";
+    for (int i = 0; i < 60; ++i)
+        raw += "X-Trace-" + std::to_string(i) + ": hop " + std::string(40, static_cast<char>('a' + i % 26)) +
+               "\r\n";
+    raw += "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"
+           "--m\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n";
+    for (int i = 0; i < 200; ++i)
+        raw += "Caf\xE9 line " + std::to_string(i) + " https://big.example/path/" + std::to_string(i) +
+               " end.\r\n";
+    raw += "--m\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <a "
+           "href=\"https://h.example/\">there</a></p>\r\n"
+           "--m\r\nContent-Type: application/octet-stream; name=\"report-of-the-long-quarter.bin\"\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgcICQ==\r\n"
+           "--m\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n\r\nbody\r\n"
+           "--m--\r\n";
+    return raw;
+}
+
+} // namespace
+
+TEST_CASE(
+    "a message parsed into a reused ParsedMessage is the same as a fresh parse, whatever it held before") {
+    std::vector<std::string> raws = {big_message(), "Subject: small\r\n\r\nhi https://s.example/\r\n",
+                                     big_message(), "\r\n \r\n", "From: b@example.com\n\n"};
+    for (const auto& name : {"qp_latin1.eml", "base64_utf8.eml", "shift_jis.eml", "rfc2047_headers.eml",
+                             "nested.eml", "html_hidden.eml", "bad_charset.eml", "forwarded.eml",
+                             "garbage.eml", "no_boundary.eml", "headers_only.eml", "bad_base64.eml"}) {
+        raws.push_back(read_fixture(name));
+        raws.push_back(big_message());
+    }
+    ParsedMessage reused;
+    // Forwards and backwards: each message follows a bigger one and a smaller one.
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const std::string& raw : raws) {
+            INFO(raw.substr(0, 80));
+            parse_message(raw, reused);
+            check_same(reused, parse_message(raw));
+        }
+        std::reverse(raws.begin(), raws.end());
+    }
+}
+
+TEST_CASE("a reused ParsedMessage takes a limit's facts and cuts afresh for each message") {
+    Limits limits;
+    limits.max_headers = 20;
+    limits.max_urls = 50;
+    ParsedMessage reused;
+    parse_message(big_message(), reused, limits);
+    CHECK(has_fact(reused, "too-many-headers"));
+    CHECK(has_fact(reused, "too-many-urls"));
+    CHECK(reused.headers.size() == 20);
+    const std::string small = "Subject: small\r\n\r\nhi https://s.example/\r\n";
+    parse_message(small, reused, limits);
+    check_same(reused, parse_message(small, limits));
+    CHECK(reused.facts.empty());
 }
 
 TEST_CASE("header lookups ignore case and count duplicates") {
