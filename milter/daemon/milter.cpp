@@ -7,6 +7,7 @@
 #include "daemon/milter.hpp"
 
 #include "daemon/message_builder.hpp"
+#include "engine/worker_cache.hpp"
 #include "presend/daemon_metrics.hpp"
 #include "presend/decision_log.hpp"
 #include "presend/engine.hpp"
@@ -777,9 +778,10 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     });
 }
 
-// The message being judged on this thread. libmilter runs a thread per connection, so each message of a
-// connection reuses the strings and vectors of the one before (mime_parser keeps them per thread).
-thread_local ParsedMessage t_message;
+// The message being judged on this thread, reusing the strings and vectors of the one before (mime_parser
+// keeps them per thread). libmilter's workers come and go under load: the message outlives the thread
+// (worker_cache.hpp).
+thread_local WorkerCache<ParsedMessage> t_message;
 
 sfsistat on_eom(SMFICTX* ctx) {
     const InFlight in_flight;
@@ -803,8 +805,8 @@ sfsistat on_eom(SMFICTX* ctx) {
                          to_string(config.limits.on_oversize));
         }
         const auto parse_start = Clock::now();
-        parse_message(oversize ? s.builder.headers_only() : s.builder.message(), t_message, config.limits);
-        const ParsedMessage& message = t_message;
+        parse_message(oversize ? s.builder.headers_only() : s.builder.message(), *t_message, config.limits);
+        const ParsedMessage& message = *t_message;
         times.parse = micros(Clock::now() - parse_start);
         // The tenant is chosen with the headers known, so header selectors work; its mode decides.
         const MessageContext context = message_context(config, s.envelope, message);
@@ -829,7 +831,7 @@ sfsistat on_eom(SMFICTX* ctx) {
         spdlog::debug("{}: {} score={} hits={} in {} us", queue_id_of(&s), to_string(verdict.would_action),
                       format_score(verdict.score), verdict.hits.size(), micros(done - eom_start).count());
         s.end_message();
-        recycle_message(t_message); // the connection may idle now: hold no more than the reusable buffers
+        recycle_message(*t_message); // the connection may idle now: hold no more than the reusable buffers
         return status;
     });
 }

@@ -8,6 +8,7 @@
 #include "engine/header_checks.hpp"
 #include "engine/pattern_set.hpp"
 #include "engine/scan_inputs.hpp"
+#include "engine/worker_cache.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -147,7 +148,10 @@ bool applies(const Rule& rule, const MessageContext& context) {
 
 std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const Envelope&,
                          const MessageContext& context, StageSplit* split) {
-    thread_local ScanState state;
+    // Its counters are sized to the rule set once per thread (and passed on to the next: worker_cache.hpp),
+    // then reset in the time of the matches.
+    thread_local WorkerCache<ScanState> t_state;
+    ScanState& state = *t_state;
     const auto& rules = set.rules;
     const auto* patterns = set.patterns.get();
     state.reset(patterns ? patterns->patterns().size() : 0, rules.size());

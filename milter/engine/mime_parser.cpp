@@ -9,6 +9,7 @@
 #include "engine/ascii.hpp"
 #include "engine/gmime_view_stream.hpp"
 #include "engine/html_text.hpp"
+#include "engine/worker_cache.hpp"
 
 #include <gmime/gmime.h>
 #include <iconv.h>
@@ -247,7 +248,7 @@ Charset classify_charset(std::string_view label) {
 }
 
 // iconv descriptors per thread: opening one costs a module look-up, and one must never be used by two
-// threads.
+// threads at once. When a thread ends they go to the next one (worker_cache.hpp).
 class IconvCache {
   public:
     IconvCache() = default;
@@ -288,7 +289,7 @@ class IconvCache {
     std::size_t m_next = 0;
 };
 
-thread_local IconvCache t_iconv;
+thread_local WorkerCache<IconvCache> t_iconv;
 
 // Appends `in` converted through `cd`; returns false if some bytes were invalid (each became U+FFFD).
 bool append_iconv(std::string& out, iconv_t cd, std::string_view in) {
@@ -350,7 +351,7 @@ bool append_in_charset(std::string& out, std::string_view in, const Charset& cha
         append_cp1252(out, in);
         return true;
     case CharsetKind::Iconv: {
-        const iconv_t cd = t_iconv.get(charset.iconv_name);
+        const iconv_t cd = t_iconv->get(charset.iconv_name);
         if (cd != IconvCache::k_invalid) return append_iconv(out, cd, in);
         append_unlabelled(out, in);
         return false;
@@ -914,8 +915,9 @@ bool is_blank(std::string_view s) {
 // ---------------------------------------------------------------------------------------------------------------
 // The walk over a parsed GMime message.
 
-// Buffers a parse needs only while it runs, kept by the thread from one message to the next so that a steady
-// stream of mail reuses them instead of allocating them anew. A buffer grown past k_keep_scratch by one big
+// Buffers a parse needs only while it runs, kept by the thread from one message to the next (and handed to
+// the next thread when it ends, worker_cache.hpp) so that a steady stream of mail reuses them instead of
+// allocating them anew. A buffer grown past k_keep_scratch by one big
 // message is given back, so that message does not pin its size in every thread.
 constexpr std::size_t k_keep_scratch = 1u << 20;
 
@@ -930,7 +932,7 @@ struct ParseScratch {
     }
 };
 
-thread_local ParseScratch t_scratch;
+thread_local WorkerCache<ParseScratch> t_scratch;
 
 // The elements of the messages this thread parsed before, emptied but keeping the capacity of their strings
 // and vectors, for the next parse_message into a reused ParsedMessage: its headers, parts, links and
@@ -1036,7 +1038,7 @@ class Spares {
     std::size_t m_bytes = 0; // held() of everything above
 };
 
-thread_local Spares t_spares;
+thread_local WorkerCache<Spares> t_spares;
 
 using Clock = std::chrono::steady_clock;
 
@@ -1227,7 +1229,7 @@ class MessageWalker {
 
     void walk_leaf(GMimePart* part) {
         auto* object = as<GMimeObject>(part);
-        std::string& type = t_scratch.content_type;
+        std::string& type = t_scratch->content_type;
         content_type_of(object, type);
         const char* disposition = g_mime_object_get_disposition(object);
         const bool attachment = disposition != nullptr && iequals(disposition, "attachment");
@@ -1276,7 +1278,7 @@ class MessageWalker {
         // HTML is only read on the way to its text, so it is decoded into this thread's buffers; plain text
         // becomes the part's text and is decoded into that string (a spare one when the message is reused).
         TextPart text_part = m_state.spares.part();
-        std::string& bytes = html ? t_scratch.html_bytes : text_part.text;
+        std::string& bytes = html ? t_scratch->html_bytes : text_part.text;
         bytes.clear();
         // Past max_decoded_bytes over all parts, the rest of this part and the text parts after it are not
         // decoded.
@@ -1314,7 +1316,7 @@ class MessageWalker {
         std::string* text = &bytes; // the common case, valid UTF-8: no copy
         if (!((charset.kind == CharsetKind::Utf8 || charset.kind == CharsetKind::Unlabelled) &&
               is_valid_utf8(bytes))) {
-            std::string& converted = t_scratch.converted;
+            std::string& converted = t_scratch->converted;
             converted.clear();
             if (!append_in_charset(converted, bytes, charset)) m_message.facts.insert("bad-charset");
             if (html) {
@@ -1418,7 +1420,7 @@ void parse_with_gmime(std::string_view raw, ParseState& state) {
     // A message of headers alone is complete (RFC 5322 makes the body optional); running out inside a
     // multipart is not.
     if (state.truncated && has_body_separator(input)) message.facts.insert("malformed-mime");
-    t_scratch.release_if_large();
+    t_scratch->release_if_large();
 }
 
 void parse_guarded(std::string_view raw, ParseState& state) {
@@ -1459,17 +1461,17 @@ bool parse_on_big_stack(std::string_view raw, ParseState& state) {
 } // namespace
 
 void recycle_message(ParsedMessage& message) {
-    t_spares.recycle(message);
+    t_spares->recycle(message);
 }
 
 void parse_message(std::string_view raw, ParsedMessage& out, const Limits& limits, StageSplit* split) {
-    t_spares.recycle(out);
+    t_spares->recycle(out);
     out.raw_size = raw.size();
     if (is_blank(raw)) {
         out.facts.insert("malformed-mime");
         return;
     }
-    ParseState state{out, limits, split, t_spares};
+    ParseState state{out, limits, split, *t_spares};
     if (raw.size() <= k_big_message_bytes || !parse_on_big_stack(raw, state)) parse_guarded(raw, state);
 }
 

@@ -194,4 +194,45 @@ TEST_CASE("parse_message into a reused message allocates far less than a fresh p
     CHECK(steady.bytes * 10 < fresh.bytes);
 }
 
+TEST_CASE("a thread that starts after another ended reuses the buffers that one grew") {
+    // libmilter's pool of workers ends idle threads and starts new ones under load: the parse buffers, the
+    // reused message's spares and the scan's counters must pass from one thread to the next.
+    const std::string raw = newsletter();
+    TempDir dir;
+    const auto rules = rules_with(dir, 10000, 0);
+    const ParsedMessage sample = sample_message();
+    Cost steady, next_first, scan_steady, next_scan;
+    std::size_t parts = 0, next_parts = 0;
+    std::thread([&] {
+        ParsedMessage message;
+        for (int i = 0; i < 6; ++i) // the HTML's text and links settle after a few messages
+            steady = cost_of_reused_parse(raw, message);
+        parts = message.parts.size();
+        recycle_message(message);
+        (void)inspect(*rules, sample, {});
+        t_allocations = 0;
+        t_counting = true;
+        (void)inspect(*rules, sample, {});
+        t_counting = false;
+        scan_steady.allocations = t_allocations;
+    }).join();
+    std::thread([&] {
+        ParsedMessage message; // a new message: its own arrays are allocated once, its elements are reused
+        next_first = cost_of_reused_parse(raw, message);
+        next_parts = message.parts.size();
+        t_allocations = 0;
+        t_counting = true;
+        (void)inspect(*rules, sample, {});
+        t_counting = false;
+        next_scan.allocations = t_allocations;
+    }).join();
+    REQUIRE(parts == 2);
+    REQUIRE(next_parts == 2);
+    // A new thread parsing with nothing reused would allocate the HTML's decoded bytes again (about the
+    // message's size) and its elements' buffers.
+    CHECK(next_first.bytes < steady.bytes + raw.size() / 2);
+    // The scan's per-pattern counters (10,000 patterns) are not sized again.
+    CHECK(next_scan.allocations == scan_steady.allocations);
+}
+
 #endif // PRESEND_COUNT_ALLOCATIONS
