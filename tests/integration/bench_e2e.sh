@@ -3,7 +3,8 @@
 # messages (rspamd is never needed here) and checks the JSON report and the table rendered from it: every
 # figure is a number, presend refused the probe carrying a phrase with its bench-phrases rule, and (b)
 # accepted and delivered every compliant message of the corpus, and the report names the socket; then (b)
-# alone with --socket unix in two rounds (--repeat 2), each kept in the JSON.
+# alone with --socket unix in two rounds (--repeat 2), each kept in the JSON; then (b) under callgrind
+# (--callgrind), whose instructions per message by stage must all be there.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -84,3 +85,27 @@ grep -qE "^\(b\) presend.* +$number +$number-$number +" "$out/unix.txt" ||
     fail "the two-round table has no msg/s spread for (b): $(cat "$out/unix.txt")"
 pass "--socket unix --repeat 2: (b) accepted and delivered $k_unix_count of $k_unix_count in each round over a unix" \
     "socket, refused the phrase probe"
+
+# --callgrind: presend under valgrind behind the same Postfix; its instructions per message by stage (valgrind
+# is installed by the benchmark on first use).
+k_callgrind_count=20
+k_callgrind_timeout=300 # valgrind slows presend 20 to 50 times; about 30 s on an idle 2-core box
+rc=0
+timeout "$k_callgrind_timeout" "$SRC_DIR/contrib/bench/e2e" --count "$k_callgrind_count" --only b --socket unix \
+    --callgrind "$out/cg" --json >"$out/cg.json" 2>"$out/cg.log" || rc=$?
+if [ "$rc" -ne 0 ]; then
+    tail -n 40 "$out/cg.log" "$out/cg.json" >&2
+    fail "contrib/bench/e2e --callgrind exited with status $rc"
+fi
+"$IT_PYTHON" - "$out/cg.json" "$k_callgrind_count" <<'PY' || fail "the --callgrind figures: $(cat "$out/cg.json")"
+import json, sys
+report, count = json.load(open(sys.argv[1])), int(sys.argv[2])
+per = report["instructions_per_message"]
+assert report["messages"] >= count + 2, report["messages"]  # the run, the two probes, the warm-up
+for stage in ("workers", "eom", "parse", "gmime", "html", "inspect", "scan", "log", "assemble"):
+    assert per[stage] > 0, (stage, per)
+assert per["parse"] < per["eom"] < per["workers"], per
+assert per["html"] < per["parse"] and per["scan"] < per["inspect"], per
+PY
+[ -s "$out/cg/callgrind.b-1.out" ] || fail "--callgrind kept no profile in $out/cg"
+pass "--callgrind: presend's instructions per message by stage, from a profile of its worker under Postfix"
