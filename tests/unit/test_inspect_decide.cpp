@@ -107,6 +107,30 @@ TEST_CASE("text, html, url and url_domain targets look only where they say") {
     CHECK(hit_ids(inspect(*rules, m, {})) == std::vector<std::string>{"in-html", "short", "ip-url"});
 }
 
+TEST_CASE("url_domain is a link's host or a mailto's domain, lower-cased") {
+    TempDir dir;
+    auto rules = rules_from(dir, R"(rules:
+  - {id: d, description: x, regex: "^(sub\\.example\\.com|shop\\.example|\\[2001:db8::1\\]:443|lists\\.example\\.org|b\\.example)$", target: url_domain, score: 1}
+  - {id: any, description: x, regex: "^", target: url_domain, score: 1}
+)");
+    // Each link alone: which of the rules fire for it.
+    const auto fired = [&](const std::string& href) {
+        auto m = message_with({}, "", "x");
+        m.parts.back().links = {{href, "here"}};
+        return hit_ids(inspect(*rules, m, {}));
+    };
+    const std::vector<std::string> both{"d", "any"}, some{"any"}, none{};
+    CHECK(fired("https://User:pw@Sub.Example.COM:8443/Path?q=1#f") == both);
+    CHECK(fired("HTTP://shop.example?x") == both);
+    CHECK(fired("https://[2001:DB8::1]:443/") == both); // a literal keeps its brackets and port
+    CHECK(fired("mailto:Unsub@Lists.Example.ORG?subject=stop") == both);
+    CHECK(fired("mailto:x?cc=a@B.example") == both); // the '?' before the '@': to the end
+    CHECK(fired("https://sub.example.com.evil.test/") == some);
+    CHECK(fired("mailto:nobody") == none);
+    CHECK(fired("/relative/path") == none);
+    CHECK(fired("javascript:void(0)") == none);
+}
+
 TEST_CASE("all, any and not combine other rules' results") {
     TempDir dir;
     auto rules = rules_from(dir, R"(rules:
