@@ -923,10 +923,12 @@ struct ParseScratch {
     std::string html_bytes;   // an HTML part, transfer-decoded
     std::string converted;    // a part's bytes converted to UTF-8 when they were not already
     std::string content_type; // the type of the leaf part being read
+    HtmlWorkspace html;       // html_text's stack and href buffer
 
     void release_if_large() {
         if (html_bytes.capacity() > k_keep_scratch) std::string().swap(html_bytes);
         if (converted.capacity() > k_keep_scratch) std::string().swap(converted);
+        html.release_if_large(k_keep_scratch);
     }
 };
 
@@ -1091,6 +1093,16 @@ struct ParseState {
         }
         links += found.size();
     }
+};
+
+// The spares' links, for html_text.
+class SpareLinks final : public LinkPool {
+  public:
+    explicit SpareLinks(Spares& spares) : m_spares(spares) {}
+    Link take() override { return m_spares.link(); }
+
+  private:
+    Spares& m_spares;
 };
 
 // Text that is not MIME (a multipart without its boundary, input GMime cannot read at all) as one text part:
@@ -1325,12 +1337,14 @@ class MessageWalker {
         }
         normalize_newlines(*text);
         if (html) {
+            // Into the part's own text and links (a spare part's, with their capacity) and links from the
+            // spares.
             const auto html_start = m_state.split != nullptr ? CpuClock::now() : CpuClock::time_point{};
-            HtmlText visible = html_to_text(*text);
+            SpareLinks pool(m_state.spares);
+            const bool simplified =
+                append_html_text(*text, text_part.text, text_part.links, t_scratch.html, &pool);
             if (m_state.split != nullptr) m_state.split->html += CpuClock::now() - html_start;
-            if (visible.simplified) m_message.facts.insert("html-too-complex");
-            text_part.text = std::move(visible.text);
-            text_part.links = std::move(visible.links);
+            if (simplified) m_message.facts.insert("html-too-complex");
         } else {
             m_state.add_links(text_part.text, text_part.links);
         }
