@@ -17,7 +17,11 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 
 // Removes RFC 5322 comments "(...)" outside quoted strings; nesting counted, bounded by the input.
 std::string strip_comments(std::string_view value) {
+    // Without a '(' there is no comment, and the loop below would copy every byte as it is (quotes and
+    // backslashes only change how parentheses are read): most From, Date and List-Unsubscribe values.
+    if (value.find('(') == std::string_view::npos) return std::string(value);
     std::string out;
+    out.reserve(value.size());
     int depth = 0;
     bool quoted = false;
     for (std::size_t i = 0; i < value.size(); ++i) {
@@ -142,7 +146,7 @@ std::vector<std::string> list_unsubscribe_uris(std::string_view raw, std::string
         }
         std::string uri;
         for (char c : rest.substr(1, close - 1))
-            if (!std::isspace(static_cast<unsigned char>(c))) uri.push_back(c); // folding may split a URI
+            if (!ascii::is_space(c)) uri.push_back(c); // folding may split a URI
         uris.push_back(uri);
         rest = ascii::trim_space(rest.substr(close + 1));
         if (rest.empty()) break;
@@ -302,7 +306,7 @@ std::string check_date(const ParsedMessage& message) {
     std::vector<std::string> tokens;
     std::string token;
     for (char c : value + " ") {
-        if (std::isspace(static_cast<unsigned char>(c))) {
+        if (ascii::is_space(c)) {
             if (!token.empty()) tokens.push_back(token);
             token.clear();
         } else {

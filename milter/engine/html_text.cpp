@@ -123,12 +123,15 @@ const unsigned char* printable_run_end(const unsigned char* q, const unsigned ch
 
 // ---------------------------------------------------------------------------------------------------------------
 // TextSink: folds whitespace and places line breaks between blocks, for the DOM walk and the stripper alike.
+// Writes after what its string held: that text is not read, and folding starts afresh after it.
 
 class TextSink {
   public:
     // The text of table-laid-out mail is a tenth to a quarter of its markup: reserving a quarter up front
-    // spares the copies of growing the string as it fills.
-    explicit TextSink(std::size_t markup_size) { m_out.reserve(markup_size / 4); }
+    // spares the copies of growing the string as it fills (a reused string has most often grown already).
+    TextSink(std::string& out, std::size_t markup_size) : m_out(out), m_base(out.size()) {
+        m_out.reserve(m_base + markup_size / 4);
+    }
 
     void text(std::string_view s) {
         const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -184,13 +187,13 @@ class TextSink {
 
     void newline() {
         m_pending_space = false;
-        if (!m_out.empty() && m_out.back() != '\n') m_out.push_back('\n');
+        if (m_out.size() > m_base && m_out.back() != '\n') m_out.push_back('\n');
     }
 
     std::size_t mark() const { return m_out.size(); }
 
-    // The text written since `mark`, on one line: what a link shows.
-    std::string line_since(std::size_t mark) const {
+    // The text written since `mark`, on one line, into `line` (replacing what it held): what a link shows.
+    void line_since(std::size_t mark, std::string& line) const {
         const auto blank = [](char c) { return c == ' ' || c == '\n'; };
         std::size_t first = std::min(mark, m_out.size());
         std::size_t last = m_out.size();
@@ -198,40 +201,40 @@ class TextSink {
             ++first;
         while (first < last && blank(m_out[last - 1]))
             --last;
-        std::string s = m_out.substr(first, last - first);
-        std::replace(s.begin(), s.end(), '\n', ' ');
-        return s;
+        line.assign(m_out, first, last - first);
+        std::replace(line.begin(), line.end(), '\n', ' ');
     }
 
-    std::string take() {
-        while (!m_out.empty() && m_out.back() == '\n')
+    // The line breaks left at the end go.
+    void finish() {
+        while (m_out.size() > m_base && m_out.back() == '\n')
             m_out.pop_back();
-        return std::move(m_out);
     }
 
   private:
     void put_run(const char* run, std::size_t n) {
-        if (m_pending_space && !m_out.empty() && m_out.back() != '\n') m_out.push_back(' ');
+        if (m_pending_space && m_out.size() > m_base && m_out.back() != '\n') m_out.push_back(' ');
         m_pending_space = false;
         m_out.append(run, n);
     }
 
     void put(char c) {
-        if (m_pending_space && !m_out.empty() && m_out.back() != '\n') m_out.push_back(' ');
+        if (m_pending_space && m_out.size() > m_base && m_out.back() != '\n') m_out.push_back(' ');
         m_pending_space = false;
         m_out.push_back(c);
     }
 
-    std::string m_out;
+    std::string& m_out;
+    std::size_t m_base; // where this document's text starts in m_out
     bool m_pending_space = false;
 };
 
 // Browsers drop tabs and newlines anywhere in a URL and spaces around it; so do we, or "ht\ntp://" hides a
 // link.
 // Runs between those bytes are copied whole and the trim is done in place: tracking links run to hundreds of
-// bytes, and a byte at a time they cost as much as the rest of the link.
-std::string clean_href(std::string_view href) {
-    std::string out;
+// bytes, and a byte at a time they cost as much as the rest of the link. Into `out`, replacing what it held.
+void clean_href(std::string_view href, std::string& out) {
+    out.clear();
     out.reserve(href.size());
     const std::size_t n = href.size();
     std::size_t pos = 0;
@@ -242,10 +245,12 @@ std::string clean_href(std::string_view href) {
         pos = end + 1;
     }
     const auto first = out.find_first_not_of(" \f\v");
-    if (first == std::string::npos) return {};
+    if (first == std::string::npos) {
+        out.clear();
+        return;
+    }
     out.erase(out.find_last_not_of(" \f\v") + 1);
     out.erase(0, first);
-    return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1010,9 +1015,27 @@ template <typename Put> void decode_entities(std::string_view in, bool in_attrib
 constexpr std::size_t k_max_open_elements = 256;
 constexpr std::size_t k_no_link = static_cast<std::size_t>(-1);
 
+struct OpenElement {
+    TagName name;
+    bool hidden = false;          // this element or one it is inside hides its contents
+    std::size_t link = k_no_link; // index in m_links of the <a href> this element is
+    std::size_t link_mark = 0;    // where its text starts in the sink
+};
+
+} // namespace
+
+struct HtmlWorkspace::Buffers {
+    std::vector<OpenElement> open; // the walker's stack, empty between documents
+    std::string href;              // a link's href with its references decoded, before clean_href
+};
+
+namespace {
+
 class HtmlWalker {
   public:
-    HtmlWalker(TextSink& sink, std::vector<Link>& links) : m_sink(sink), m_links(links) {
+    HtmlWalker(TextSink& sink, std::vector<Link>& links, HtmlWorkspace::Buffers& buffers, LinkPool* pool)
+        : m_sink(sink), m_links(links), m_open(buffers.open), m_scratch(buffers.href), m_pool(pool) {
+        m_open.clear();
         m_open.reserve(64);
     }
 
@@ -1045,13 +1068,6 @@ class HtmlWalker {
     bool simplified() const { return m_simplified; }
 
   private:
-    struct OpenElement {
-        TagName name;
-        bool hidden = false;           // this element or one it is inside hides its contents
-        std::size_t link = k_no_link;  // index in m_links of the <a href> this element is
-        std::size_t link_mark = 0;     // where its text starts in the sink
-    };
-
     bool hidden() const { return m_open.empty() ? m_document_hidden : m_open.back().hidden; }
 
     void text(std::string_view s) {
@@ -1114,7 +1130,8 @@ class HtmlWalker {
             m_scratch.clear();
             decode_entities(*t.attributes.href, true,
                             [this](std::string_view piece) { m_scratch.append(piece); });
-            m_links.push_back({clean_href(m_scratch), {}});
+            m_links.push_back(m_pool != nullptr ? m_pool->take() : Link{});
+            clean_href(m_scratch, m_links.back().href);
             link = m_links.size() - 1;
         }
         if (!element_hidden && name.is(k_block)) m_sink.newline();
@@ -1181,7 +1198,7 @@ class HtmlWalker {
     // What closing an element shows: the link's text, the line break after a block, the gap after a cell.
     void leave(const OpenElement& e) {
         if (e.hidden) return;
-        if (e.link != k_no_link) m_links[e.link].text = m_sink.line_since(e.link_mark);
+        if (e.link != k_no_link) m_sink.line_since(e.link_mark, m_links[e.link].text);
         if (e.name.is(k_block)) {
             m_sink.newline();
         } else if (e.name.is(TagId::td) || e.name.is(TagId::th)) {
@@ -1298,25 +1315,41 @@ class HtmlWalker {
 
     TextSink& m_sink;
     std::vector<Link>& m_links;
-    std::vector<OpenElement> m_open;
+    std::vector<OpenElement>& m_open;
     std::size_t m_head = k_none;         // index of the open <head>
     bool m_in_foreign = false;           // inside an open svg or math element
     std::size_t m_foreign_root = 0;      // index of the outermost open svg/math
     bool m_seen_head = false;
     bool m_document_hidden = false;      // <html> or <body> hides everything
     bool m_simplified = false;
-    std::string m_scratch;               // a decoded href, reused for every link
+    std::string& m_scratch; // a decoded href, reused for every link
+    LinkPool* m_pool;       // where new links come from; null: they are made here
 };
 
 } // namespace
 
+HtmlWorkspace::HtmlWorkspace() : m_buffers(std::make_unique<Buffers>()) {}
+
+HtmlWorkspace::~HtmlWorkspace() = default;
+
+// The stack is bounded by k_max_open_elements; an href only by the document.
+void HtmlWorkspace::release_if_large(std::size_t max_bytes) {
+    if (m_buffers->href.capacity() > max_bytes) std::string().swap(m_buffers->href);
+}
+
+bool append_html_text(std::string_view html, std::string& text, std::vector<Link>& links,
+                      HtmlWorkspace& workspace, LinkPool* pool) {
+    TextSink sink(text, html.size());
+    HtmlWalker walker(sink, links, workspace.buffers(), pool);
+    walker.walk(html);
+    sink.finish();
+    return walker.simplified();
+}
+
 HtmlText html_to_text(std::string_view html) {
     HtmlText result;
-    TextSink sink(html.size());
-    HtmlWalker walker(sink, result.links);
-    walker.walk(html);
-    result.simplified = walker.simplified();
-    result.text = sink.take();
+    HtmlWorkspace workspace;
+    result.simplified = append_html_text(html, result.text, result.links, workspace);
     return result;
 }
 

@@ -925,10 +925,26 @@ struct ParseScratch {
     std::string html_bytes;   // an HTML part, transfer-decoded
     std::string converted;    // a part's bytes converted to UTF-8 when they were not already
     std::string content_type; // the type of the leaf part being read
+    HtmlWorkspace html;       // html_text's stack and href buffer
+    // GMime's parser, set to each message's stream (g_mime_parser_init_with_stream resets all of its state)
+    // rather than made and freed per message: a GObject and its buffers, 1% of a parse. Between messages it
+    // holds a reference to the last one's stream, whose bytes may be gone: it never reads it again.
+    GObjectPtr<GMimeParser> parser;
+
+    GMimeParser* parser_for(GMimeStream* stream) {
+        if (parser) {
+            g_mime_parser_init_with_stream(parser.get(), stream);
+        } else {
+            parser.reset(g_mime_parser_new_with_stream(stream));
+        }
+        g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+        return parser.get();
+    }
 
     void release_if_large() {
         if (html_bytes.capacity() > k_keep_scratch) std::string().swap(html_bytes);
         if (converted.capacity() > k_keep_scratch) std::string().swap(converted);
+        html.release_if_large(k_keep_scratch);
     }
 };
 
@@ -1093,6 +1109,16 @@ struct ParseState {
         }
         links += found.size();
     }
+};
+
+// The spares' links, for html_text.
+class SpareLinks final : public LinkPool {
+  public:
+    explicit SpareLinks(Spares& spares) : m_spares(spares) {}
+    Link take() override { return m_spares.link(); }
+
+  private:
+    Spares& m_spares;
 };
 
 // Text that is not MIME (a multipart without its boundary, input GMime cannot read at all) as one text part:
@@ -1327,12 +1353,14 @@ class MessageWalker {
         }
         normalize_newlines(*text);
         if (html) {
+            // Into the part's own text and links (a spare part's, with their capacity) and links from the
+            // spares.
             const auto html_start = m_state.split != nullptr ? CpuClock::now() : CpuClock::time_point{};
-            HtmlText visible = html_to_text(*text);
+            SpareLinks pool(m_state.spares);
+            const bool simplified =
+                append_html_text(*text, text_part.text, text_part.links, t_scratch->html, &pool);
             if (m_state.split != nullptr) m_state.split->html += CpuClock::now() - html_start;
-            if (visible.simplified) m_message.facts.insert("html-too-complex");
-            text_part.text = std::move(visible.text);
-            text_part.links = std::move(visible.links);
+            if (simplified) m_message.facts.insert("html-too-complex");
         } else {
             m_state.add_links(text_part.text, text_part.links);
         }
@@ -1402,13 +1430,12 @@ void parse_with_gmime(std::string_view raw, ParseState& state) {
     // A view over the caller's bytes: GMime reads them in place, its parts' contents are substreams of the
     // view, and their bytes are decoded where they lie (content_bytes).
     GObjectPtr<GMimeStream> stream(view_stream_new(input));
-    GObjectPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
-    g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+    GMimeParser* parser = t_scratch->parser_for(stream.get());
     // The top level as a part, not a GMimeMessage: the same headers, in one list, and the same MIME tree,
     // without what a GMimeMessage builds from its headers as they are added (the address lists of From, To,
     // Cc..., the date, the decoded subject), none of which is read here: 5% of a parse.
     // Declared after `options`: the part's header lists point at them, so it must be freed first.
-    GObjectPtr<GMimeObject> parsed(g_mime_parser_construct_part(parser.get(), options.get()));
+    GObjectPtr<GMimeObject> parsed(g_mime_parser_construct_part(parser, options.get()));
     if (!parsed) {
         message.facts.insert("malformed-mime");
         add_raw_text(state, input);

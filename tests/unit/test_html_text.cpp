@@ -258,3 +258,64 @@ TEST_CASE("long runs of text keep single spaces and fold the rest, and &amp; dec
     REQUIRE(t.links.size() == 1);
     CHECK(t.links[0].href == "https://e.example/?a=1&b=2&c=3");
 }
+
+namespace {
+
+// Hands out links whose strings hold another message's bytes' capacity, as mime_parser's spares do.
+class UsedLinks final : public presend::LinkPool {
+  public:
+    presend::Link take() override {
+        ++taken;
+        presend::Link link;
+        link.href.reserve(200);
+        link.text.reserve(40);
+        return link;
+    }
+    int taken = 0;
+};
+
+} // namespace
+
+TEST_CASE("append_html_text writes after what the caller's buffers hold, the same as html_to_text") {
+    const std::string html =
+        "\n<p>  Hello <a href=\" https://e.example/a \">the <b>shop</b></a></p><div>end</div>\n"
+        "<a href=\"https://e.example/hidden\" style=\"display:none\">x</a><br><br>";
+    const HtmlText alone = html_to_text(html);
+    REQUIRE(alone.text == "Hello the shop\nend");
+    REQUIRE(alone.links.size() == 2);
+
+    presend::HtmlWorkspace workspace;
+    UsedLinks pool;
+    std::string text = "before\n";
+    std::vector<presend::Link> links = {{"https://first.example/", "first"}};
+    const bool simplified = presend::append_html_text(html, text, links, workspace, &pool);
+    CHECK_FALSE(simplified);
+    // Folding starts afresh after the caller's text: no space is put in before the first word, and only this
+    // document's trailing line breaks are trimmed.
+    CHECK(text == "before\n" + alone.text);
+    REQUIRE(links.size() == 3);
+    CHECK(links[0].href == "https://first.example/");
+    CHECK(links[1].href == alone.links[0].href);
+    CHECK(links[1].text == alone.links[0].text);
+    CHECK(links[2].href == alone.links[1].href);
+    CHECK(links[2].text.empty()); // hidden
+    CHECK(pool.taken == 2);
+
+    // The same workspace again, after a document that left elements open and a long href.
+    text.clear();
+    links.clear();
+    presend::append_html_text("<table><tr><td><a href=\"" + std::string(5000, 'x') + "\"><span>open", text,
+                              links, workspace, &pool);
+    CHECK(text == "open");
+    text.clear();
+    links.clear();
+    presend::append_html_text(html, text, links, workspace, &pool);
+    CHECK(text == alone.text);
+    REQUIRE(links.size() == 2);
+    CHECK(links[0].text == alone.links[0].text);
+    workspace.release_if_large(1024);
+    text.clear();
+    links.clear();
+    presend::append_html_text(html, text, links, workspace);
+    CHECK(text == alone.text);
+}

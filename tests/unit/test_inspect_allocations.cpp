@@ -166,8 +166,7 @@ TEST_CASE("parse_message reuses the thread's buffers: the same message costs les
 }
 
 TEST_CASE("parse_message into a reused message allocates far less than a fresh parse, once it has run") {
-    // Headers, and plain text with links: what a reused message keeps from one parse to the next. (The HTML
-    // part's text and links come from html_to_text, which allocates them for each part.)
+    // Headers, and plain text with links: what a reused message keeps from one parse to the next.
     std::string raw =
         "From: a@example.com\r\nTo: b@example.com\r\nSubject: A receipt for your order\r\n"
         "Message-ID: <order-1234567890@shop.example>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
@@ -233,6 +232,30 @@ TEST_CASE("a thread that starts after another ended reuses the buffers that one 
     CHECK(next_first.bytes < steady.bytes + raw.size() / 2);
     // The scan's per-pattern counters (10,000 patterns) are not sized again.
     CHECK(next_scan.allocations == scan_steady.allocations);
+}
+
+TEST_CASE("an HTML message parsed into a reused message allocates nothing for its text and links") {
+    // 400 links in the HTML part: their strings, the part's text and the walker's buffers all come from what
+    // the message and the thread kept from the parse before.
+    const std::string raw = newsletter();
+    Cost fresh, steady;
+    std::size_t parts = 0, links = 0;
+    std::thread([&] {
+        (void)cost_of_parse(raw, parts); // the thread's scratch buffers grow once
+        fresh = cost_of_parse(raw, parts);
+        ParsedMessage message;
+        (void)cost_of_reused_parse(raw, message);
+        (void)cost_of_reused_parse(raw, message); // the thread's spares grow to this message's
+        steady = cost_of_reused_parse(raw, message);
+        parts = message.parts.size();
+        links = message.parts.size() == 2 ? message.parts[1].links.size() : 0;
+    }).join();
+    REQUIRE(parts == 2);
+    REQUIRE(links == 400);
+    INFO("fresh " << fresh.allocations << " steady " << steady.allocations);
+    CHECK(fresh.allocations > 400); // each link's href (its text fits in the string itself)
+    CHECK(steady.allocations == 0); // none per link, none for the text, none for the walker's stack
+    CHECK(steady.bytes == 0);
 }
 
 #endif // PRESEND_COUNT_ALLOCATIONS
