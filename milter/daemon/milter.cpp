@@ -505,7 +505,7 @@ void write_error_decision(Session* s, const Config& config, std::string_view rea
     const auto now = Clock::now();
     const auto latency = s ? micros(now - s->eom_started) : std::chrono::microseconds{0};
     const auto total = s ? std::optional(micros(now - s->started)) : std::nullopt;
-    g_decisions->write(decision_json(envelope, message_id, verdict, latency, version, total));
+    g_decisions->write_decision(envelope, message_id, verdict, latency, version, total);
 }
 
 // A message that ends before EOM never gets a verdict, but when the suppression list answered any of its
@@ -532,8 +532,8 @@ void write_unjudged_decision(Session& s) {
     verdict.would_action = would_refuse == received ? would_strictest : Action::accept;
     s.take_rcpt_verdicts(verdict);
     const auto total = micros(Clock::now() - s.started);
-    g_decisions->write(decision_json(s.envelope, s.message_id, verdict, std::chrono::microseconds{0},
-                                     s.state->rules ? s.state->rules->version : "", total));
+    g_decisions->write_decision(s.envelope, s.message_id, verdict, std::chrono::microseconds{0},
+                                s.state->rules ? s.state->rules->version : "", total);
 }
 
 // A suppressed or rate-limited recipient is worth one log line, like any recipient the MTA refuses.
@@ -818,8 +818,8 @@ sfsistat on_eom(SMFICTX* ctx) {
         s.take_rcpt_verdicts(verdict);
 
         const auto done = Clock::now();
-        g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
-                                         state.rules->version, micros(done - s.started)));
+        g_decisions->write_decision(s.envelope, s.message_id, verdict, micros(done - eom_start),
+                                    state.rules->version, micros(done - s.started));
         auto& metrics = daemon_metrics();
         metrics.message(verdict.tenant, verdict);
         metrics.stage_latency(Stage::parse, times.parse);
