@@ -105,6 +105,7 @@ struct Session {
     std::vector<std::string> rcpts_to_delete;
     std::string suppressed_reply;
     std::optional<Deferral> deferral;
+    std::optional<std::string> envelope_tenant; // tenant_id(), once asked
     Clock::time_point started;     // MAIL FROM: the total time in the decision log
     Clock::time_point eom_started; // the latency in the decision log
 
@@ -121,14 +122,20 @@ struct Session {
         rcpts_to_delete.clear();
         suppressed_reply.clear();
         deferral.reset();
+        envelope_tenant.reset();
         started = eom_started = Clock::now();
     }
 
     // The tenant the envelope selects (header selectors are only known after DATA), whose own suppression
-    // entries apply besides the global ones; "" when no tenant's envelope selector matches.
-    std::string tenant_id() const {
-        const Tenant* tenant = select_tenant(state->config.tenants, envelope, nullptr);
-        return tenant ? tenant->id : std::string();
+    // entries apply besides the global ones; "" when no tenant's envelope selector matches. Chosen at the
+    // first recipient that asks: the sender side of the envelope does not change after MAIL FROM, and both
+    // the suppression list and the volume guard ask for every recipient.
+    const std::string& tenant_id() {
+        if (!envelope_tenant) {
+            const Tenant* tenant = select_tenant(state->config.tenants, envelope, nullptr);
+            envelope_tenant = tenant ? tenant->id : std::string();
+        }
+        return *envelope_tenant;
     }
 
     // Moves the suppression answers into the verdict written for this message.
@@ -826,8 +833,10 @@ sfsistat on_eom(SMFICTX* ctx) {
         metrics.stage_latency(Stage::inspect, times.inspect);
         metrics.stage_latency(Stage::decide, times.decide);
         metrics.stage_latency(Stage::eom, micros(Clock::now() - eom_start));
-        spdlog::debug("{}: {} score={} hits={} in {} us", queue_id_of(&s), to_string(verdict.would_action),
-                      format_score(verdict.score), verdict.hits.size(), micros(done - eom_start).count());
+        if (spdlog::should_log(spdlog::level::debug)) // its arguments cost a string even when it is off
+            spdlog::debug("{}: {} score={} hits={} in {} us", queue_id_of(&s),
+                          to_string(verdict.would_action), format_score(verdict.score), verdict.hits.size(),
+                          micros(done - eom_start).count());
         s.end_message();
         recycle_message(t_message); // the connection may idle now: hold no more than the reusable buffers
         return status;
