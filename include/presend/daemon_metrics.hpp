@@ -8,6 +8,8 @@
 #include "presend/metrics.hpp"
 #include "presend/verdict.hpp"
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <string>
@@ -75,6 +77,16 @@ class DaemonMetrics {
     metrics::GaugeFamily& m_backoff_factor;
     metrics::CounterFamily& m_throttle_events;
     metrics::GaugeFamily& m_build_info;
+
+    // The children every message counts in, found once instead of per message: each stage's histogram
+    // (created with the family), and presend_messages_total's per mode, action and would-be action, filled
+    // on first use so the scrape shows only the label sets that occurred. A race fills a slot twice with the
+    // same child.
+    static constexpr std::size_t k_stages = 4;
+    static constexpr std::size_t k_modes = 2;
+    static constexpr std::size_t k_actions = static_cast<std::size_t>(Action::discard) + 1; // the last one
+    std::array<metrics::Histogram*, k_stages> m_stage_children{};
+    std::array<std::atomic<metrics::Counter*>, k_modes * k_actions * k_actions> m_message_children{};
 };
 
 // The process's instance.

@@ -25,6 +25,16 @@ namespace presend {
 // check: rcpt, error, result) when there are any; likewise rate_limited (recipients over a sending rate: rcpt,
 // tenant, group, limit, scope, rate, result) and rate_errors (the rate store could not answer).
 // result is the action taken in enforce; in dry-run "accept" or "would_<action>".
+//
+// Appended to out as one line, "\n" included, with time as its time. The keys come in alphabetical order,
+// and strings, numbers and invalid UTF-8 (each bad sequence one U+FFFD) are written byte for byte as
+// nlohmann::json's dump wrote them when the line was built as a json object (engine/json_out.hpp).
+void append_decision_line(std::string& out, std::chrono::system_clock::time_point time,
+                          const Envelope& envelope, std::string_view message_id, const Verdict& verdict,
+                          std::chrono::microseconds latency, std::string_view rules_version,
+                          std::optional<std::chrono::microseconds> total = std::nullopt);
+
+// The same record, timed now, as a json object: the line parsed back, for readers that want one.
 nlohmann::json decision_json(const Envelope& envelope, const std::string& message_id, const Verdict& verdict,
                              std::chrono::microseconds latency, std::string_view rules_version,
                              std::optional<std::chrono::microseconds> total = std::nullopt);
@@ -37,6 +47,7 @@ nlohmann::json backoff_event_json(const BackoffChange& change);
 
 // "2024-05-01T12:00:00.123Z"
 std::string rfc3339_utc_ms(std::chrono::system_clock::time_point when);
+void append_rfc3339_utc_ms(std::string& out, std::chrono::system_clock::time_point when);
 
 class DecisionLog {
   public:
@@ -49,6 +60,11 @@ class DecisionLog {
     // Appends entry as one line. Never throws: a full disk must not fail mail. False when the
     // log is off or the write failed (the first failure of a run of them is logged as a warning).
     bool write(const nlohmann::json& entry) noexcept;
+    // Appends the decision record of a message, timed now (append_decision_line), formatted in a buffer
+    // that each thread reuses: the daemon writes one per message. Never throws, as write().
+    bool write_decision(const Envelope& envelope, std::string_view message_id, const Verdict& verdict,
+                        std::chrono::microseconds latency, std::string_view rules_version,
+                        std::optional<std::chrono::microseconds> total = std::nullopt) noexcept;
 
     // Opens the path again (after logrotate renamed the file), or a new path. When the new file cannot
     // be opened the old one stays in use and false is returned, errno saying why; nothing is logged.

@@ -9,9 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,19 +91,30 @@ template <class Metric> class LabelledFamily : public Family {
         if (m_label_names.empty()) with({}); // an unlabelled metric shows its zero from the start
     }
 
-    // The child for these label values (as many as label names); created on first use.
-    Metric& with(const std::vector<std::string_view>& values);
+    // The child for these label values (as many as label names); created on first use. Finding one that
+    // exists allocates nothing: the daemon asks for several per message.
+    Metric& with(std::initializer_list<std::string_view> values);
 
     void write(std::string& out) const override;
 
   private:
     using Key = std::vector<std::string>;
+    using Values = std::span<const std::string_view>;
+    // Orders label sets as Key's operator< does (the scrape order), and compares a stored set with the
+    // values looked up, each cut at k_max_label_value as stored, without making a Key of them.
+    struct KeyLess {
+        using is_transparent = void;
+        bool operator()(const Key& a, const Key& b) const { return a < b; }
+        bool operator()(const Key& a, Values b) const { return compare(a, b) < 0; }
+        bool operator()(Values a, const Key& b) const { return compare(b, a) > 0; }
+        static int compare(const Key& stored, Values values);
+    };
     mutable std::shared_mutex m_mutex;
     std::string m_name, m_help;
     std::vector<std::string> m_label_names;
     std::size_t m_max_children;
     Make m_make;
-    std::map<Key, std::unique_ptr<Metric>> m_children; // ordered: a scrape is stable and testable
+    std::map<Key, std::unique_ptr<Metric>, KeyLess> m_children; // ordered: a scrape is stable and testable
 };
 
 using CounterFamily = LabelledFamily<Counter>;

@@ -3,7 +3,10 @@
 // SMFIP_HDR_LEADSPC was negotiated, the whitespace after the colon stripped; both are undone here.
 #include "daemon/message_builder.hpp"
 
+#include "engine/ascii.hpp"
+
 #include <algorithm>
+#include <cstring>
 
 namespace presend::daemon {
 
@@ -18,33 +21,43 @@ constexpr std::size_t k_keep_capacity = 1u << 20;
 
 constexpr std::string_view k_crlf = "\r\n";
 
-bool is_wsp(char c) {
-    return c == ' ' || c == '\t';
-}
-
 // A field name is printable US-ASCII without the colon (RFC 5322 2.2); anything else would change where
-// the rebuilt header ends, so it is replaced.
+// the rebuilt header ends, so it is replaced. Names are nearly always clean: copied whole, mended in place.
 void append_name(std::string& out, std::string_view name) {
-    for (char c : name) {
-        const auto u = static_cast<unsigned char>(c);
-        out += (u < 33 || u > 126 || c == ':') ? '_' : c;
+    const std::size_t start = out.size();
+    out.append(name);
+    for (std::size_t i = start; i < out.size(); ++i) {
+        const auto u = static_cast<unsigned char>(out[i]);
+        if (u < 33 || u > 126 || u == ':') out[i] = '_';
     }
 }
 
+// Where the next line break ("\r" or "\n") of value is at or after from; value.size() when there is none.
+std::size_t next_break(std::string_view value, std::size_t from) {
+    const char* begin = value.data() + from;
+    const std::size_t rest = value.size() - from;
+    const auto* lf = static_cast<const char*>(std::memchr(begin, '\n', rest));
+    const std::size_t before_lf = lf ? static_cast<std::size_t>(lf - begin) : rest;
+    const auto* cr = static_cast<const char*>(std::memchr(begin, '\r', before_lf));
+    return from + (cr ? static_cast<std::size_t>(cr - begin) : before_lf);
+}
+
 // Every line break ("\r\n", "\n" or a lone "\r") becomes CRLF followed by whitespace, so a fold stays a
-// fold and never starts a new header or ends the header block. Trailing line breaks are dropped.
+// fold and never starts a new header or ends the header block. Trailing line breaks are dropped. The
+// text between breaks is copied in one piece.
 void append_value(std::string& out, std::string_view value) {
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r'))
         value.remove_suffix(1);
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        const char c = value[i];
-        if (c != '\r' && c != '\n') {
-            out += c;
-            continue;
-        }
-        if (c == '\r' && i + 1 < value.size() && value[i + 1] == '\n') ++i;
+    std::size_t i = 0;
+    while (i < value.size()) {
+        const std::size_t at = next_break(value, i);
+        out.append(value.data() + i, at - i);
+        if (at == value.size()) break;
+        i = at;
+        if (value[i] == '\r' && i + 1 < value.size() && value[i + 1] == '\n') ++i;
         out += k_crlf;
-        if (i + 1 >= value.size() || !is_wsp(value[i + 1])) out += ' ';
+        if (i + 1 >= value.size() || !ascii::is_wsp(value[i + 1])) out += ' ';
+        ++i;
     }
 }
 
@@ -74,25 +87,25 @@ bool MessageBuilder::append_capped(std::string_view text, std::size_t cap) {
 void MessageBuilder::add_header(std::string_view name, std::string_view value) {
     ++m_header_count;
     if (m_body_offset != std::string::npos) return; // the MTA never does this; the block is closed
-    std::string line;
-    line.reserve(name.size() + value.size() + 4);
-    append_name(line, name);
-    line += ':';
-    if (!m_leading_space_kept && !value.empty()) line += ' ';
-    append_value(line, value);
-    line += k_crlf;
-    m_seen_bytes += line.size();
+    // The line is built where it belongs, at the end of the buffer, and cut off again when it does not
+    // fit: no copy per header. The buffer holds at most one line past the cap meanwhile (libmilter caps
+    // what one header callback can hand over).
+    const std::size_t start = m_buffer.size();
+    append_name(m_buffer, name);
+    m_buffer += ':';
+    if (!m_leading_space_kept && !value.empty()) m_buffer += ' ';
+    append_value(m_buffer, value);
+    m_buffer += k_crlf;
+    m_seen_bytes += m_buffer.size() - start;
 
     // Once a header is dropped, all later ones are too: the stored block stays a true prefix.
-    if (m_headers_truncated) return;
     const std::size_t header_cap = m_max_bytes - k_crlf.size(); // the blank line always fits
-    if (m_header_count > k_max_headers || m_buffer.size() + line.size() > header_cap) {
+    if (!m_headers_truncated && (m_header_count > k_max_headers || m_buffer.size() > header_cap)) {
         // A cut header would be a different header: keep whole ones only.
         m_headers_truncated = true;
         m_oversize = true;
-        return;
     }
-    m_buffer += line;
+    if (m_headers_truncated) m_buffer.resize(start);
 }
 
 void MessageBuilder::end_headers() {

@@ -106,6 +106,7 @@ struct Session {
     std::vector<std::string> rcpts_to_delete;
     std::string suppressed_reply;
     std::optional<Deferral> deferral;
+    std::optional<std::string> envelope_tenant; // tenant_id(), once asked
     Clock::time_point started;     // MAIL FROM: the total time in the decision log
     Clock::time_point eom_started; // the latency in the decision log
 
@@ -122,14 +123,20 @@ struct Session {
         rcpts_to_delete.clear();
         suppressed_reply.clear();
         deferral.reset();
+        envelope_tenant.reset();
         started = eom_started = Clock::now();
     }
 
     // The tenant the envelope selects (header selectors are only known after DATA), whose own suppression
-    // entries apply besides the global ones; "" when no tenant's envelope selector matches.
-    std::string tenant_id() const {
-        const Tenant* tenant = select_tenant(state->config.tenants, envelope, nullptr);
-        return tenant ? tenant->id : std::string();
+    // entries apply besides the global ones; "" when no tenant's envelope selector matches. Chosen at the
+    // first recipient that asks: the sender side of the envelope does not change after MAIL FROM, and both
+    // the suppression list and the volume guard ask for every recipient.
+    const std::string& tenant_id() {
+        if (!envelope_tenant) {
+            const Tenant* tenant = select_tenant(state->config.tenants, envelope, nullptr);
+            envelope_tenant = tenant ? tenant->id : std::string();
+        }
+        return *envelope_tenant;
     }
 
     // Moves the suppression answers into the verdict written for this message.
@@ -506,7 +513,7 @@ void write_error_decision(Session* s, const Config& config, std::string_view rea
     const auto now = Clock::now();
     const auto latency = s ? micros(now - s->eom_started) : std::chrono::microseconds{0};
     const auto total = s ? std::optional(micros(now - s->started)) : std::nullopt;
-    g_decisions->write(decision_json(envelope, message_id, verdict, latency, version, total));
+    g_decisions->write_decision(envelope, message_id, verdict, latency, version, total);
 }
 
 // A message that ends before EOM never gets a verdict, but when the suppression list answered any of its
@@ -533,8 +540,8 @@ void write_unjudged_decision(Session& s) {
     verdict.would_action = would_refuse == received ? would_strictest : Action::accept;
     s.take_rcpt_verdicts(verdict);
     const auto total = micros(Clock::now() - s.started);
-    g_decisions->write(decision_json(s.envelope, s.message_id, verdict, std::chrono::microseconds{0},
-                                     s.state->rules ? s.state->rules->version : "", total));
+    g_decisions->write_decision(s.envelope, s.message_id, verdict, std::chrono::microseconds{0},
+                                s.state->rules ? s.state->rules->version : "", total);
 }
 
 // A suppressed or rate-limited recipient is worth one log line, like any recipient the MTA refuses.
@@ -820,16 +827,18 @@ sfsistat on_eom(SMFICTX* ctx) {
         s.take_rcpt_verdicts(verdict);
 
         const auto done = Clock::now();
-        g_decisions->write(decision_json(s.envelope, s.message_id, verdict, micros(done - eom_start),
-                                         state.rules->version, micros(done - s.started)));
+        g_decisions->write_decision(s.envelope, s.message_id, verdict, micros(done - eom_start),
+                                    state.rules->version, micros(done - s.started));
         auto& metrics = daemon_metrics();
         metrics.message(verdict.tenant, verdict);
         metrics.stage_latency(Stage::parse, times.parse);
         metrics.stage_latency(Stage::inspect, times.inspect);
         metrics.stage_latency(Stage::decide, times.decide);
         metrics.stage_latency(Stage::eom, micros(Clock::now() - eom_start));
-        spdlog::debug("{}: {} score={} hits={} in {} us", queue_id_of(&s), to_string(verdict.would_action),
-                      format_score(verdict.score), verdict.hits.size(), micros(done - eom_start).count());
+        if (spdlog::should_log(spdlog::level::debug)) // its arguments cost a string even when it is off
+            spdlog::debug("{}: {} score={} hits={} in {} us", queue_id_of(&s),
+                          to_string(verdict.would_action), format_score(verdict.score), verdict.hits.size(),
+                          micros(done - eom_start).count());
         s.end_message();
         recycle_message(*t_message); // the connection may idle now: hold no more than the reusable buffers
         return status;

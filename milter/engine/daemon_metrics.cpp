@@ -75,22 +75,31 @@ DaemonMetrics::DaemonMetrics()
                                     {"version"}, 1)) {
     // Every stage and limit shows its zero from the first scrape, so rate() has a starting point.
     for (auto stage : {Stage::parse, Stage::inspect, Stage::decide, Stage::eom})
-        m_stage_seconds.with({stage_name(stage)});
+        m_stage_children.at(static_cast<std::size_t>(stage)) = &m_stage_seconds.with({stage_name(stage)});
     for (const auto& limit : k_limit_facts)
         m_limits_exceeded.with({limit.key});
     m_build_info.with({PRESEND_VERSION}).set(1);
 }
 
 void DaemonMetrics::message(std::string_view tenant, const Verdict& verdict) {
-    m_messages.with({to_string(verdict.mode), to_string(verdict.action), to_string(verdict.would_action)})
-        .inc();
+    const auto index = [](auto value) { return static_cast<std::size_t>(value); };
+    auto& slot = m_message_children.at((index(verdict.mode) * k_actions + index(verdict.action)) * k_actions +
+                                       index(verdict.would_action));
+    metrics::Counter* counter = slot.load(std::memory_order_acquire);
+    if (!counter) {
+        counter = &m_messages.with(
+            {to_string(verdict.mode), to_string(verdict.action), to_string(verdict.would_action)});
+        slot.store(counter, std::memory_order_release);
+    }
+    counter->inc();
     m_tenant_messages.with({tenant.empty() ? k_no_tenant : tenant}).inc();
     for (const auto& hit : verdict.hits)
         m_rule_hits.with({hit.rule}).inc();
 }
 
 void DaemonMetrics::stage_latency(Stage stage, std::chrono::microseconds elapsed) {
-    m_stage_seconds.with({stage_name(stage)}).observe(std::chrono::duration<double>(elapsed).count());
+    m_stage_children.at(static_cast<std::size_t>(stage))
+        ->observe(std::chrono::duration<double>(elapsed).count());
 }
 
 void DaemonMetrics::oversize() {

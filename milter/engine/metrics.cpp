@@ -2,6 +2,7 @@
 // "# HELP name text", "# TYPE name type", then one "name{labels} value" line per sample.
 #include "presend/metrics.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -143,18 +144,27 @@ std::string format_value(double value) {
     return std::string(buf.data(), result.ptr);
 }
 
-template <class Metric> Metric& LabelledFamily<Metric>::with(const std::vector<std::string_view>& values) {
+template <class Metric> int LabelledFamily<Metric>::KeyLess::compare(const Key& stored, Values values) {
+    const std::size_t common = std::min(stored.size(), values.size());
+    for (std::size_t i = 0; i < common; ++i)
+        if (const int c = std::string_view(stored[i]).compare(values[i].substr(0, k_max_label_value)); c != 0)
+            return c;
+    return stored.size() < values.size() ? -1 : stored.size() > values.size() ? 1 : 0;
+}
+
+template <class Metric> Metric& LabelledFamily<Metric>::with(std::initializer_list<std::string_view> list) {
+    const Values values(list.begin(), list.size());
     if (values.size() != m_label_names.size())
         throw std::invalid_argument(m_name + ": expected " + std::to_string(m_label_names.size()) +
                                     " label values");
+    {
+        std::shared_lock lock(m_mutex);
+        if (auto it = m_children.find(values); it != m_children.end()) return *it->second;
+    }
     Key key;
     key.reserve(values.size());
     for (auto v : values)
         key.emplace_back(v.substr(0, k_max_label_value));
-    {
-        std::shared_lock lock(m_mutex);
-        if (auto it = m_children.find(key); it != m_children.end()) return *it->second;
-    }
     std::unique_lock lock(m_mutex);
     if (auto it = m_children.find(key); it != m_children.end()) return *it->second;
     if (m_children.size() >= m_max_children) key.assign(key.size(), std::string(k_overflow_label));

@@ -5,9 +5,53 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
+#include <vector>
 
 using presend::daemon::MessageBuilder;
+
+namespace {
+
+// The header line as the builder wrote it one byte at a time before it copied runs: the reference the
+// builder must still match byte for byte.
+std::string reference_header_line(std::string_view name, std::string_view value, bool leading_space_kept) {
+    std::string out;
+    for (char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        out += (u < 33 || u > 126 || c == ':') ? '_' : c;
+    }
+    out += ':';
+    if (!leading_space_kept && !value.empty()) out += ' ';
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r'))
+        value.remove_suffix(1);
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        if (c != '\r' && c != '\n') {
+            out += c;
+            continue;
+        }
+        if (c == '\r' && i + 1 < value.size() && value[i + 1] == '\n') ++i;
+        out += "\r\n";
+        if (i + 1 >= value.size() || (value[i + 1] != ' ' && value[i + 1] != '\t')) out += ' ';
+    }
+    return out + "\r\n";
+}
+
+// Header text with what needs care: every kind of line break (at the start, the end, doubled), folds with
+// and without whitespace, colons, spaces, control and 8-bit bytes.
+std::string random_header_text(std::mt19937& random) {
+    static const std::vector<std::string> k_pieces = {
+        "word", " ",    "\t", "\n",          "\r",   "\r\n", "\n\t", "\r\n ",
+        "\n\n", "\r\r", ":",  "caf\xc3\xa9", "\x7f", "\x01", "\xff", std::string(1, '\0'),
+        "x"};
+    std::string out;
+    for (auto n = std::uniform_int_distribution<int>(0, 8)(random); n > 0; --n)
+        out += k_pieces[std::uniform_int_distribution<std::size_t>(0, k_pieces.size() - 1)(random)];
+    return out;
+}
+
+} // namespace
 
 TEST_CASE("folded header values become CRLF folds and the message parses back") {
     MessageBuilder builder(1u << 20, false);
@@ -119,4 +163,30 @@ TEST_CASE("reset starts a new message on the same connection") {
     builder.add_header("Subject", "two");
     builder.add_body("b\r\n");
     CHECK(builder.message() == "Subject: two\r\n\r\nb\r\n");
+}
+
+TEST_CASE("header lines are byte for byte the reference's, up to the cap and past it") {
+    std::mt19937 random(5322);
+    for (int round = 0; round < 2000; ++round) {
+        const bool leading_space_kept = round % 2 == 1;
+        const std::size_t cap = std::uniform_int_distribution<std::size_t>(2, 400)(random);
+        MessageBuilder builder(cap, leading_space_kept);
+        std::string expected;
+        std::size_t seen = 0;
+        bool truncated = false;
+        for (auto n = std::uniform_int_distribution<int>(0, 12)(random); n > 0; --n) {
+            const std::string name = random_header_text(random);
+            const std::string value = random_header_text(random);
+            builder.add_header(name, value);
+            const std::string line = reference_header_line(name, value, leading_space_kept);
+            seen += line.size();
+            if (!truncated && expected.size() + line.size() > cap - 2) truncated = true;
+            if (!truncated) expected += line;
+        }
+        INFO("round " << round);
+        CHECK(builder.headers_only() == expected + "\r\n");
+        CHECK(builder.headers_truncated() == truncated);
+        CHECK(builder.oversize() == truncated);
+        CHECK(builder.seen_bytes() == seen);
+    }
 }

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -181,4 +182,37 @@ TEST_CASE("daemon metrics: a dry-run message counts its would-be action, tenant 
     CHECK_THAT(text, Catch::Contains("presend_store_errors_total{store=\"redis\"} 1\n"));
     CHECK_THAT(text, Catch::Contains("presend_oversize_messages_total 0\n"));
     CHECK_THAT(text, Catch::Matches("[\\s\\S]*\npresend_build_info\\{version=\"[0-9.]+\"\\} 1\n[\\s\\S]*"));
+}
+
+TEST_CASE("daemon metrics: messages count per mode and actions, each set shown once it occurred") {
+    DaemonMetrics m;
+    Verdict accepted;
+    Verdict rejected;
+    rejected.action = rejected.would_action = Action::reject;
+    Verdict tagged_dry;
+    tagged_dry.mode = Mode::dry_run;
+    tagged_dry.would_action = Action::tag;
+    for (const Verdict* v : {&accepted, &rejected, &accepted, &tagged_dry, &accepted})
+        m.message("", *v);
+    std::string lines;
+    std::istringstream text(m.render());
+    for (std::string line; std::getline(text, line);)
+        if (line.rfind("presend_messages_total{", 0) == 0) lines += line + "\n";
+    CHECK(lines == "presend_messages_total{mode=\"dry-run\",action=\"accept\",would_action=\"tag\"} 1\n"
+                   "presend_messages_total{mode=\"enforce\",action=\"accept\",would_action=\"accept\"} 3\n"
+                   "presend_messages_total{mode=\"enforce\",action=\"reject\",would_action=\"reject\"} 1\n");
+}
+
+TEST_CASE("label sets are scraped in byte order, 8-bit bytes after ASCII") {
+    Registry registry;
+    auto& family = registry.counter("x_total", "x", {"a", "b"});
+    family.with({"z", "1"}).inc();
+    family.with({"\xc3\xa9", "1"}).inc();
+    family.with({"z", "0"}).inc();
+    family.with({"z", "0"}).inc();
+    CHECK(registry.render() == "# HELP x_total x\n"
+                               "# TYPE x_total counter\n"
+                               "x_total{a=\"z\",b=\"0\"} 2\n"
+                               "x_total{a=\"z\",b=\"1\"} 1\n"
+                               "x_total{a=\"\xc3\xa9\",b=\"1\"} 1\n");
 }
