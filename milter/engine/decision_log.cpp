@@ -81,7 +81,7 @@ void append_hits(std::string& out, const Verdict& verdict) {
 
 // The recipients the suppression list or the volume guard refused or would refuse, and those a store could
 // not check: one array per kind, each only when it has entries, so the lines of the many messages that met
-// neither stay as they were. kind is one of the four keys.
+// neither stay as they were. The kinds are named after their keys.
 enum class RcptKind { rate_errors, rate_limited, suppressed, suppression_errors };
 
 RcptKind kind_of(const RcptVerdict& r) {

@@ -46,24 +46,6 @@ constexpr std::array<std::string_view, 6> k_action_order = {"accept",   "tag",  
 
 // ---- time ----------------------------------------------------------------------------------------------
 
-
-struct Civil {
-    std::int64_t year;
-    unsigned month, day;
-};
-
-Civil civil_from_days(std::int64_t z) {
-    z += 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const auto doe = static_cast<unsigned>(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2), m, d};
-}
-
 bool leap_year(std::int64_t y) {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
@@ -674,7 +656,7 @@ std::optional<TimeMs> parse_time_arg(std::string_view text, TimeMs now) {
 std::string format_time(TimeMs when) {
     const TimeMs day = floor_div(when, k_ms_per_day);
     const TimeMs in_day = when - day * k_ms_per_day;
-    const Civil date = civil_from_days(day);
+    const CivilDate date = civil_from_days(day);
     const auto seconds = static_cast<int>(in_day / 1000);
     const auto millis = static_cast<int>(in_day % 1000);
     char buf[64];
