@@ -7,6 +7,7 @@
 #include "daemon/milter.hpp"
 
 #include "daemon/message_builder.hpp"
+#include "daemon/negotiation.hpp"
 #include "engine/worker_cache.hpp"
 #include "presend/daemon_metrics.hpp"
 #include "presend/decision_log.hpp"
@@ -648,50 +649,21 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                       unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
     return guarded(ctx, Step::negotiate, [&] {
         Session& s = session(ctx);
-        constexpr unsigned long k_needed_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
-        *pf0 = (k_needed_actions | SMFIF_SETSYMLIST | SMFIF_DELRCPT) & f0;
-        if ((*pf0 & k_needed_actions) != k_needed_actions)
+        const Negotiation n = negotiate(f0, f1, g_local_socket);
+        if (!n.has_needed_actions())
             spdlog::warn(
                 "the MTA does not offer every action presend needs (offered 0x{:x}); tag and quarantine "
                 "verdicts may fail and get on_error",
                 f0);
-        // Steps presend never looks at, and options that save round trips. Only what the MTA offers may
-        // be asked for, or libmilter drops the connection (it offers every "no reply" option itself and
-        // answers "continue" for the milter when the MTA lacks one).
-        // Over TCP the DATA step stays (libmilter answers it "continue"): see below.
-        const unsigned long steps_dropped =
-            SMFIP_NOHELO | SMFIP_NOUNKNOWN | (g_local_socket ? SMFIP_NODATA : 0);
-        // Steps answered with nothing but "continue". Not RCPT TO (the suppression list and the volume guard
-        // refuse recipients there) nor EOM (the verdict). No SMFIP_SKIP either: a no-reply body cannot
-        // answer it, and past max_message_bytes the builder drops what the MTA still sends, so an oversize
-        // message costs the MTA a copy over the socket of what it has already received, not a round trip
-        // per chunk of every message.
-        // Only over a unix socket: over TCP the MTA's back-to-back small writes meet Nagle's algorithm on
-        // its side and the delayed ACK (40 ms at least on Linux) on ours, and most messages would wait
-        // 40 ms at end of DATA (docs/bench-e2e.md). A reply at every step, DATA included, keeps TCP turning
-        // over: the MTA never writes twice without reading.
-        constexpr unsigned long k_no_reply =
-            SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
-        const unsigned long options = SMFIP_HDR_LEADSPC | (g_local_socket ? k_no_reply : 0);
-        *pf1 = (steps_dropped | options) & f1;
+        *pf0 = n.actions;
+        *pf1 = n.protocol;
         *pf2 = 0;
         *pf3 = 0;
-        s.leading_space_kept = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-        s.no_reply = *pf1 & k_no_reply;
-        s.can_delete_rcpts = (*pf0 & SMFIF_DELRCPT) != 0;
-        if (*pf0 & SMFIF_SETSYMLIST) {
-            // Only the macros presend reads; the MTA sends nothing else.
-            static char k_connect_macros[] = "{client_addr}";
-            static char k_mail_macros[] = "i {auth_authen} {mail_addr}";
-            static char k_rcpt_macros[] = "{rcpt_addr}";
-            static char k_eoh_macros[] = "i";
-            static char k_eom_macros[] = "i";
-            check(smfi_setsymlist(ctx, SMFIM_CONNECT, k_connect_macros), "smfi_setsymlist");
-            check(smfi_setsymlist(ctx, SMFIM_ENVFROM, k_mail_macros), "smfi_setsymlist");
-            check(smfi_setsymlist(ctx, SMFIM_ENVRCPT, k_rcpt_macros), "smfi_setsymlist");
-            check(smfi_setsymlist(ctx, SMFIM_EOH, k_eoh_macros), "smfi_setsymlist");
-            check(smfi_setsymlist(ctx, SMFIM_EOM, k_eom_macros), "smfi_setsymlist");
-        }
+        s.leading_space_kept = n.leading_space_kept();
+        s.no_reply = n.no_reply();
+        s.can_delete_rcpts = (n.actions & SMFIF_DELRCPT) != 0;
+        if ((n.actions & SMFIF_SETSYMLIST) != 0)
+            check(request_macros(ctx) ? MI_SUCCESS : MI_FAILURE, "smfi_setsymlist");
         return SMFIS_CONTINUE;
     });
 }
@@ -915,7 +887,7 @@ bool milter_register(StateStore& store, DecisionLog& decisions) {
     smfiDesc desc{};
     desc.xxfi_name = k_name;
     desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_DELRCPT;
+    desc.xxfi_flags = k_registered_actions;
     desc.xxfi_connect = on_connect;
     desc.xxfi_helo = nullptr;
     desc.xxfi_envfrom = on_envfrom;

@@ -2,9 +2,10 @@
 # bench_e2e: contrib/bench/e2e still works. Runs (a) no milter and (b) presend in enforce mode on 100
 # messages (rspamd is never needed here) and checks the JSON report and the table rendered from it: every
 # figure is a number, presend refused the probe carrying a phrase with its bench-phrases rule, and (b)
-# accepted and delivered every compliant message of the corpus, and the report names the socket; then (b)
-# alone with --socket unix in two rounds (--repeat 2), each kept in the JSON; then (b) under callgrind
-# (--callgrind), whose instructions per message by stage must all be there.
+# accepted and delivered every compliant message of the corpus, and the report names the socket; then (n),
+# the filter that does nothing, and (b) with --socket unix in two rounds (--repeat 2), each kept in the JSON,
+# (n) accepting everything and (b) set against it; then (b) under callgrind (--callgrind), whose
+# instructions per message by stage must all be there.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -56,11 +57,11 @@ grep -q "milters on loopback TCP" "$out/table.txt" || fail "the table's header d
 grep -qE "^\(b\) milter inet:127\.0\.0\.1:[0-9]+; probe: 5" "$out/table.txt" || fail "the table's note gives no milter for (b)"
 pass "table: a row of figures for (a) and (b)"
 
-# --socket unix: Postfix reaches presend over a unix socket in (b); the same checks on a few messages, in two
-# rounds with presend started afresh in each.
+# --socket unix: Postfix reaches the null milter (n) and presend (b) over unix sockets; the same checks on a few
+# messages, in two rounds with each filter started afresh in each.
 k_unix_count=20
 rc=0
-timeout "$k_timeout" "$SRC_DIR/contrib/bench/e2e" --count "$k_unix_count" --only b --socket unix --repeat 2 --json \
+timeout "$k_timeout" "$SRC_DIR/contrib/bench/e2e" --count "$k_unix_count" --only b,n --socket unix --repeat 2 --json \
     >"$out/unix.json" 2>"$out/unix.log" || rc=$?
 if [ "$rc" -ne 0 ]; then
     tail -n 40 "$out/unix.log" "$out/unix.json" >&2
@@ -69,8 +70,17 @@ fi
 "$IT_PYTHON" - "$out/unix.json" "$k_unix_count" <<'PY' || fail "the --socket unix report: $(cat "$out/unix.json")"
 import json, sys
 report, count = json.load(open(sys.argv[1])), int(sys.argv[2])
-b = report["runs"][0]
+runs = {r["run"]: r for r in report["runs"]}
+assert [r["run"] for r in report["runs"]] == ["n", "b"], report["runs"]  # in the rounds' order, not --only's
+b, n = runs["b"], runs["n"]
 assert "--socket unix" in report["command"], report["command"]
+assert n["accepted"] == n["delivered"] == 2 * count and n["refused"] == 0, n
+assert n["probe"]["reply"].startswith("250") and n["milter"].startswith("unix:/"), n
+assert isinstance(n["filter_cpu_s_per_1k"], (int, float)) and n["filter_cpu_s_per_1k"] >= 0, n
+assert n["filter_p99_ms"] is None and n["ratio_to_n"] is None, n  # it keeps no timing; it is the base
+for r in b["rounds"]:
+    assert isinstance(r["ratio_to_n"], (int, float)) and r["ratio_to_n"] > 0, r
+    assert isinstance(r["p99_added_to_n_ms"], (int, float)), r
 assert report["socket"] == "unix" and report["repeat"] == 2 and b["repeat"] == 2, (report["socket"], report["repeat"])
 assert b["run"] == "b" and b["accepted"] == b["delivered"] == 2 * count, b
 assert b["msg_per_s_min"] <= b["msg_per_s"] <= b["msg_per_s_max"], b
@@ -83,8 +93,12 @@ PY
 "$IT_PYTHON" "$SRC_DIR/contrib/bench/e2e-report" --render "$out/unix.json" >"$out/unix.txt"
 grep -qE "^\(b\) presend.* +$number +$number-$number +" "$out/unix.txt" ||
     fail "the two-round table has no msg/s spread for (b): $(cat "$out/unix.txt")"
-pass "--socket unix --repeat 2: (b) accepted and delivered $k_unix_count of $k_unix_count in each round over a unix" \
-    "socket, refused the phrase probe"
+grep -qE "^\(n\) null milter.* +$number +$number-$number +- +$number " "$out/unix.txt" ||
+    fail "the two-round table has no row for (n): $(cat "$out/unix.txt")"
+grep -qE "^\(b\) against \(n\).*: x\(n\) $number, p99 added to \(n\)'s [-+]$number ms, CPU s/1k [-+]$number\$" \
+    "$out/unix.txt" || fail "the table does not set (b) against (n): $(cat "$out/unix.txt")"
+pass "--socket unix --repeat 2: (n) and (b) accepted and delivered $k_unix_count of $k_unix_count in each round over" \
+    "unix sockets, (b) refused the phrase probe and is set against (n)"
 
 # --callgrind: presend under valgrind behind the same Postfix; its instructions per message by stage (valgrind
 # is installed by the benchmark on first use).
