@@ -78,6 +78,9 @@ assert n["accepted"] == n["delivered"] == 2 * count and n["refused"] == 0, n
 assert n["probe"]["reply"].startswith("250") and n["milter"].startswith("unix:/"), n
 assert isinstance(n["filter_cpu_s_per_1k"], (int, float)) and n["filter_cpu_s_per_1k"] >= 0, n
 assert n["filter_p99_ms"] is None and n["ratio_to_n"] is None, n  # it keeps no timing; it is the base
+# The kernel's part of each filter's CPU, counted in clock ticks (10 ms): (n) may use none over 20 messages.
+assert 0 <= b["filter_sys_share"] <= 1, b["filter_sys_share"]
+assert n["filter_sys_share"] is None or 0 <= n["filter_sys_share"] <= 1, n["filter_sys_share"]
 for r in b["rounds"]:
     assert isinstance(r["ratio_to_n"], (int, float)) and r["ratio_to_n"] > 0, r
     assert isinstance(r["p99_added_to_n_ms"], (int, float)), r
@@ -97,6 +100,8 @@ grep -qE "^\(n\) null milter.* +$number +$number-$number +- +$number " "$out/uni
     fail "the two-round table has no row for (n): $(cat "$out/unix.txt")"
 grep -qE "^\(b\) against \(n\).*: x\(n\) $number, p99 added to \(n\)'s [-+]$number ms, CPU s/1k [-+]$number\$" \
     "$out/unix.txt" || fail "the table does not set (b) against (n): $(cat "$out/unix.txt")"
+grep -qE "^\(b\) milter unix:/.*; the kernel's share of its CPU [0-9]+%; " "$out/unix.txt" ||
+    fail "the table's note gives no kernel share for (b): $(cat "$out/unix.txt")"
 pass "--socket unix --repeat 2: (n) and (b) accepted and delivered $k_unix_count of $k_unix_count in each round over" \
     "unix sockets, (b) refused the phrase probe and is set against (n)"
 
