@@ -227,8 +227,11 @@ std::string_view queue_id_of(const Session* s) {
     return s && !s->envelope.queue_id.empty() ? std::string_view(s->envelope.queue_id) : "NOQUEUE";
 }
 
+// Asked at MAIL FROM, end of headers and end of message: which steps carry the id depends on the MTA and its
+// settings. Copied into the envelope's own string, whose buffer stays, and only when it changed.
 void refresh_queue_id(SMFICTX* ctx, Session& s) {
-    if (auto id = macro(ctx, "i"); !id.empty()) s.envelope.queue_id = std::move(id);
+    const char* id = smfi_getsymval(ctx, const_cast<char*>("i"));
+    if (id != nullptr && *id != '\0' && s.envelope.queue_id != id) s.envelope.queue_id.assign(id);
 }
 
 Config current_config(const Session* s) {
