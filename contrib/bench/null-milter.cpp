@@ -96,21 +96,12 @@ int main(int argc, char** argv) {
     std::string socket = argv[1];
     g_local_socket = socket.rfind("unix:", 0) == 0 || socket.rfind("local:", 0) == 0;
     static char k_name[] = "presend-null-milter";
-    smfiDesc desc{};
-    desc.xxfi_name = k_name;
-    desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = presend::daemon::k_registered_actions;
-    desc.xxfi_connect = on_connect;
-    desc.xxfi_envfrom = on_envfrom;
-    desc.xxfi_envrcpt = on_envrcpt;
-    desc.xxfi_header = on_header;
-    desc.xxfi_eoh = on_eoh;
-    desc.xxfi_body = on_body;
-    desc.xxfi_eom = on_eom;
-    desc.xxfi_abort = on_abort;
-    desc.xxfi_close = on_close;
-    desc.xxfi_negotiate = on_negotiate;
-    if (smfi_register(desc) != MI_SUCCESS || smfi_setconn(socket.data()) != MI_SUCCESS) {
+    // In the order of Callbacks' fields: negotiate, connect, MAIL FROM, RCPT TO, header, end of headers,
+    // body, end of message, abort, close.
+    const presend::daemon::Callbacks callbacks{on_negotiate, on_connect, on_envfrom, on_envrcpt, on_header,
+                                               on_eoh,       on_body,    on_eom,     on_abort,   on_close};
+    if (smfi_register(presend::daemon::describe(k_name, callbacks)) != MI_SUCCESS ||
+        smfi_setconn(socket.data()) != MI_SUCCESS) {
         std::fprintf(stderr, "presend-null-milter: bad socket %s\n", socket.c_str());
         return 2;
     }

@@ -887,24 +887,11 @@ bool milter_register(StateStore& store, DecisionLog& decisions) {
                      name);
     }
     static char k_name[] = "presend";
-    smfiDesc desc{};
-    desc.xxfi_name = k_name;
-    desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = k_registered_actions;
-    desc.xxfi_connect = on_connect;
-    desc.xxfi_helo = nullptr;
-    desc.xxfi_envfrom = on_envfrom;
-    desc.xxfi_envrcpt = on_envrcpt;
-    desc.xxfi_header = on_header;
-    desc.xxfi_eoh = on_eoh;
-    desc.xxfi_body = on_body;
-    desc.xxfi_eom = on_eom;
-    desc.xxfi_abort = on_abort;
-    desc.xxfi_close = on_close;
-    desc.xxfi_unknown = nullptr;
-    desc.xxfi_data = nullptr;
-    desc.xxfi_negotiate = on_negotiate;
-    return smfi_register(desc) == MI_SUCCESS;
+    // In the order of Callbacks' fields: negotiate, connect, MAIL FROM, RCPT TO, header, end of headers,
+    // body, end of message, abort, close.
+    const Callbacks callbacks{on_negotiate, on_connect, on_envfrom, on_envrcpt, on_header,
+                              on_eoh,       on_body,    on_eom,     on_abort,   on_close};
+    return smfi_register(describe(k_name, callbacks)) == MI_SUCCESS;
 }
 
 } // namespace presend::daemon

@@ -25,6 +25,24 @@ Negotiation negotiate(unsigned long offered_actions, unsigned long offered_proto
     return n;
 }
 
+smfiDesc describe(char* name, const Callbacks& callbacks) {
+    smfiDesc desc{};
+    desc.xxfi_name = name;
+    desc.xxfi_version = SMFI_VERSION;
+    desc.xxfi_flags = k_registered_actions;
+    desc.xxfi_negotiate = callbacks.negotiate;
+    desc.xxfi_connect = callbacks.connect;
+    desc.xxfi_envfrom = callbacks.envfrom;
+    desc.xxfi_envrcpt = callbacks.envrcpt;
+    desc.xxfi_header = callbacks.header;
+    desc.xxfi_eoh = callbacks.eoh;
+    desc.xxfi_body = callbacks.body;
+    desc.xxfi_eom = callbacks.eom;
+    desc.xxfi_abort = callbacks.abort;
+    desc.xxfi_close = callbacks.close;
+    return desc; // helo, data and unknown stay null
+}
+
 bool request_macros(SMFICTX* ctx) {
     // Only the macros presend reads; the MTA sends nothing else.
     static char k_connect_macros[] = "{client_addr}";

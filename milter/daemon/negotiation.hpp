@@ -27,6 +27,27 @@ struct Negotiation {
     bool has_needed_actions() const { return (actions & k_needed_actions) == k_needed_actions; }
 };
 
+// The callbacks of a filter that holds presend's conversation. libmilter tells the MTA to skip the steps a
+// filter has no callback for, so the set registered is part of the conversation: HELO, DATA and unknown
+// commands have none.
+struct Callbacks {
+    sfsistat (*negotiate)(SMFICTX*, unsigned long, unsigned long, unsigned long, unsigned long,
+                          unsigned long*, unsigned long*, unsigned long*, unsigned long*);
+    sfsistat (*connect)(SMFICTX*, char*, _SOCK_ADDR*);
+    sfsistat (*envfrom)(SMFICTX*, char**);
+    sfsistat (*envrcpt)(SMFICTX*, char**);
+    sfsistat (*header)(SMFICTX*, char*, char*);
+    sfsistat (*eoh)(SMFICTX*);
+    sfsistat (*body)(SMFICTX*, unsigned char*, size_t);
+    sfsistat (*eom)(SMFICTX*);
+    sfsistat (*abort)(SMFICTX*);
+    sfsistat (*close)(SMFICTX*);
+};
+
+// The smfiDesc for smfi_register(): `name` (kept by libmilter, so it must outlive smfi_main()), presend's
+// actions and `callbacks`.
+smfiDesc describe(char* name, const Callbacks& callbacks);
+
 // From the actions and protocol flags the MTA offers (f0, f1 of xxfi_negotiate); local_socket: the MTA
 // connects over a unix socket. Only what is offered is asked for.
 Negotiation negotiate(unsigned long offered_actions, unsigned long offered_protocol, bool local_socket);
