@@ -9,7 +9,9 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -20,6 +22,24 @@ using presend::test::contains;
 using presend::test::has_fact;
 
 namespace {
+
+constexpr std::string_view k_base64_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// Base64 of `bytes`, padded, in one line.
+std::string encode(std::string_view bytes) {
+    std::string out;
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t v = static_cast<unsigned char>(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+        if (i + 2 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 2]);
+        out += k_base64_alphabet[(v >> 18) & 63];
+        out += k_base64_alphabet[(v >> 12) & 63];
+        out += i + 1 < bytes.size() ? k_base64_alphabet[(v >> 6) & 63] : '=';
+        out += i + 2 < bytes.size() ? k_base64_alphabet[v & 63] : '=';
+    }
+    return out;
+}
 
 std::string read_fixture(const std::string& name) {
     const std::string path = std::string(PRESEND_FIXTURES_DIR) + "/mime/" + name;
@@ -150,21 +170,13 @@ TEST_CASE("long quoted-printable and base64 bodies decode the same across read c
     REQUIRE(q.parts.size() == 1);
     CHECK(q.parts[0].text == original);
 
-    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const std::string line = encode(original);
     std::string b64;
-    for (std::size_t i = 0; i < original.size(); i += 3) {
-        std::uint32_t v = static_cast<unsigned char>(original[i]) << 16;
-        if (i + 1 < original.size()) v |= static_cast<unsigned char>(original[i + 1]) << 8;
-        if (i + 2 < original.size()) v |= static_cast<unsigned char>(original[i + 2]);
-        b64 += alphabet[(v >> 18) & 63];
-        b64 += alphabet[(v >> 12) & 63];
-        b64 += i + 1 < original.size() ? alphabet[(v >> 6) & 63] : '=';
-        b64 += i + 2 < original.size() ? alphabet[v & 63] : '=';
-        if (b64.size() % 78 == 76) b64 += "\r\n";
-    }
+    for (std::size_t i = 0; i < line.size(); i += 76)
+        b64 += line.substr(i, 76) + "\r\n";
     const ParsedMessage b = parse_message("Content-Type: text/plain; charset=utf-8\r\n"
                                           "Content-Transfer-Encoding: base64\r\n\r\n" +
-                                          b64 + "\r\n");
+                                          b64);
     REQUIRE(b.parts.size() == 1);
     CHECK(b.parts[0].text == original);
     CHECK(b.facts.empty());
@@ -198,6 +210,36 @@ TEST_CASE("base64 skips white space and junk anywhere, decodes past '=' and an u
         REQUIRE(m.parts.size() == 1);
         CHECK(m.parts[0].text == c.text);
         CHECK(has_fact(m, "malformed-mime") == c.malformed);
+    }
+}
+
+TEST_CASE("base64 in lines of any width, CRLF or LF, with junk in some, decodes to what was encoded") {
+    std::mt19937 rng(7);
+    for (const std::size_t width : {4u, 15u, 16u, 17u, 60u, 64u, 72u, 76u, 100u, 1000u, 100000u}) {
+        for (const std::string_view eol : {"\r\n", "\n"}) {
+            std::string original;
+            while (original.size() < 5000 + rng() % 100)
+                original += static_cast<char>('a' + rng() % 26);
+            const std::string b64 = encode(original);
+            std::string body;
+            bool junk = false;
+            for (std::size_t i = 0; i < b64.size(); i += width) {
+                std::string line = b64.substr(i, width);
+                if (rng() % 10 == 0) { // junk is skipped, and the message marked
+                    line.insert(rng() % (line.size() + 1), 1, '*');
+                    junk = true;
+                }
+                body += line;
+                body += eol;
+            }
+            INFO("width " << width << (eol.size() == 2 ? " CRLF" : " LF"));
+            const ParsedMessage m = parse_message(
+                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+                body);
+            REQUIRE(m.parts.size() == 1);
+            CHECK(m.parts[0].text == original);
+            CHECK(has_fact(m, "malformed-mime") == junk);
+        }
     }
 }
 
