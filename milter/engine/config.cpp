@@ -17,11 +17,12 @@ namespace {
 
 using yaml::fail;
 
-Action action_value(const std::string& file, const YAML::Node& node, const char* key) {
-    auto action = parse_action(yaml::string_value(file, node, key));
-    if (!action)
-        fail(file, node,
-             std::string(key) + ": expected one of accept, tag, quarantine, tempfail, reject, discard");
+// What a message presend failed on may get. Not tag, quarantine or discard: a message that was not judged
+// is either kept with the client, let through, or refused, and an operator picks which.
+Action on_error_value(const std::string& file, const YAML::Node& node) {
+    const auto action = parse_action(yaml::string_value(file, node, "on_error"));
+    if (!action || (*action != Action::tempfail && *action != Action::accept && *action != Action::reject))
+        fail(file, node, "on_error: expected tempfail, accept or reject");
     return *action;
 }
 
@@ -83,12 +84,7 @@ Config load_config(const std::filesystem::path& path) {
         config.cache_dir = dir.empty() || dir.is_absolute() ? dir : path.parent_path() / dir;
     }
     if (auto n = root["decision_log"]) config.decision_log = yaml::string_value(file, n, "decision_log");
-    if (auto n = root["on_error"]) {
-        config.on_error = action_value(file, n, "on_error");
-        if (config.on_error != Action::tempfail && config.on_error != Action::accept &&
-            config.on_error != Action::reject)
-            fail(file, n, "on_error: expected tempfail, accept or reject");
-    }
+    if (auto n = root["on_error"]) config.on_error = on_error_value(file, n);
     if (auto n = root["dry_run_tag"]) {
         auto value = yaml::as_bool(n);
         if (!value) fail(file, n, "dry_run_tag: expected true or false");

@@ -54,6 +54,9 @@ TEST_CASE("config errors name file, line and column") {
                Catch::Contains("presend.yaml:1:7: mode: expected enforce or dry-run"));
     CHECK_THAT(error_of("on_error: quarantine\n"),
                Catch::Contains("on_error: expected tempfail, accept or reject"));
+    // An unknown word gets the same three choices, not the rules' actions that on_error refuses.
+    CHECK_THAT(error_of("on_error: x\n"),
+               Catch::Contains("presend.yaml:1:11: on_error: expected tempfail, accept or reject"));
     CHECK_THAT(error_of("limits:\n  max_message_bytes: lots\n"),
                Catch::Contains("presend.yaml:2:22: max_message_bytes"));
     CHECK_THAT(error_of("socket: 8891\n"), Catch::Contains("socket: expected"));
