@@ -4,7 +4,8 @@
 # reference never shows an example that does not work. A ```text block whose first line is
 # "# NAME: ..." is a file the examples may name (a phrase list); `examples/` is the shipped rules' one.
 # Every other ```yaml block of docs/*.md is a piece of presend.yaml (Prometheus alert rules, starting with
-# groups:, aside) and must pass `presend lint --config`, its key files made with `presend attest keygen`.
+# groups:, aside) and must pass `presend lint --config`, its key files made with `presend attest keygen`; so
+# must contrib/presend.yaml as shipped and with every section it leaves commented out switched on.
 # The transcripts of lint and test over the shipped rules in docs/rules.md must be what the commands print.
 # No root, no Postfix.
 set -euo pipefail
@@ -25,6 +26,25 @@ for lang, body in blocks(os.path.join(src, "docs/rules.md")):
     if lang == "text" and m:
         files[m.group(1)] = body
 n = {"example": 0, "config": 0}
+def secrets_here(text):
+    # Key files are made by the test, in a directory of its own.
+    return text.replace("/etc/presend/keys/", os.path.join(out, "keys") + "/")
+shipped = open(os.path.join(src, "contrib/presend.yaml"), encoding="utf-8").read()
+on, lines = False, []
+for line in shipped.split("\n"):
+    if line == "tenants: []":
+        continue  # the commented tenants: below replace it
+    if re.match(r"# (metrics|suppression|rates|tenants|feedback):\s*$", line):
+        on = True
+    elif not (on and line.startswith("#   ")):
+        on = False
+    lines.append(line[2:] if on else line)
+for text in (shipped, "\n".join(lines)):
+    n["config"] += 1
+    d = os.path.join(out, "config%02d" % n["config"])
+    os.makedirs(d)
+    write(d, "from", "contrib/presend.yaml")
+    write(d, "presend.yaml", secrets_here(text))
 for doc in [os.path.join(src, "README.md")] + sorted(glob.glob(os.path.join(src, "docs/*.md"))):
     for lang, body in blocks(doc):
         if lang != "yaml" or body.startswith("groups:"):
@@ -35,8 +55,7 @@ for doc in [os.path.join(src, "README.md")] + sorted(glob.glob(os.path.join(src,
         os.makedirs(d)
         write(d, "from", os.path.relpath(doc, src))
         if kind == "config":
-            # Key files are made by the test, in a directory of its own.
-            write(d, "presend.yaml", body.replace("/etc/presend/keys/", os.path.join(out, "keys") + "/"))
+            write(d, "presend.yaml", secrets_here(body))
             continue
         write(d, "rules.yaml", body)
         if "examples/" in body:
@@ -68,7 +87,7 @@ for dir in "$work"/config*; do
     "$PRESEND_BIN" lint --config "$dir/presend.yaml" --rules "$SRC_DIR/rules" >"$dir/lint.out" 2>&1 ||
         fail "$(cat "$dir/from") config example $(basename "$dir"): lint failed: $(cat "$dir/lint.out")"$'\n'"$(cat "$dir/presend.yaml")"
 done
-pass "$configs presend.yaml examples from docs/*.md pass lint --config"
+pass "$configs presend.yaml examples from docs/*.md and contrib/presend.yaml pass lint --config"
 
 # A transcript: the lines after "$ presend CMD --rules /etc/presend/rules" up to the next command or the end
 # of the block, compared with what CMD prints for the shipped rules, their path and version hash aside.
