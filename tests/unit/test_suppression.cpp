@@ -430,6 +430,31 @@ TEST_CASE("sqlite: lookups see a change made by another process (the CLI) within
     CHECK(daemon->find("own@example.com", ""));
 }
 
+TEST_CASE("sqlite: a removed file fails lookups, never answers from the unlinked one; a new file is read") {
+    TempDir dir;
+    SuppressionConfig config;
+    config.backend = "sqlite";
+    config.path = dir.path() / "suppression.db";
+    auto daemon = open_suppression_store(config);
+    daemon->add(entry("old@example.com"));
+    CHECK(daemon->find("old@example.com", "")); // a pooled connection now holds the file open
+    const auto wait_file_check = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1100)); };
+
+    for (const char* suffix : {"", "-wal", "-shm"})
+        std::filesystem::remove(config.path.string() + suffix);
+    wait_file_check();
+    CHECK_THROWS_WITH(daemon->find("old@example.com", ""), Catch::Contains("the file is gone"));
+    CHECK_FALSE(std::filesystem::exists(config.path)); // a lookup never makes the file again
+
+    SuppressionConfig aside = config;
+    aside.path = dir.path() / "rebuilt.db";
+    open_suppression_store(aside)->add(entry("new@example.com"));
+    std::filesystem::rename(aside.path, config.path);
+    wait_file_check();
+    CHECK(daemon->find("new@example.com", ""));
+    CHECK_FALSE(daemon->find("old@example.com", ""));
+}
+
 // ---- Redis only
 // ---------------------------------------------------------------------------------------------
 
