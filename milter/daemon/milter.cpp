@@ -115,7 +115,7 @@ struct Session {
         state = std::move(pinned);
         envelope = Envelope{};
         envelope.client_addr = client_addr;
-        builder.reset(state->config.limits.max_message_bytes);
+        builder.reset(state->config.limits.max_message_bytes, state->config.limits.max_headers);
         builder.set_leading_space_kept(leading_space_kept);
         message_id.clear();
         forged_verdict_headers = forged_hits_headers = 0;
