@@ -95,6 +95,19 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The entry for key once the store answers again (a resumed or restarted Redis), trying for up to 5 s.
+std::optional<SuppressionEntry> find_once_back(const SuppressionStore& store, const std::string& key) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline) {
+        try {
+            return store.find(key, "");
+        } catch (const StoreError&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 // ---- the same behaviour from both stores
@@ -503,16 +516,30 @@ TEST_CASE("redis: a stalled server makes lookups fail within the timeout, never 
     CHECK(first >= 0.15); // it did wait for the answer (timeout 200 ms)...
     CHECK(first < 2.0);   // ...and no longer
     f->redis->resume();
-    const auto deadline = Clock::now() + std::chrono::seconds(5);
-    std::optional<SuppressionEntry> hit;
-    while (!hit && Clock::now() < deadline) {
-        try {
-            hit = store.find("x@example.com", "");
-        } catch (const StoreError&) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-    }
-    CHECK(hit);
+    CHECK(find_once_back(store, "x@example.com"));
+}
+
+TEST_CASE("redis: while a stalled server fails, one lookup at a time waits on it, the others fail at once") {
+    auto f = make_fixture("redis");
+    if (!f) return;
+    auto& store = *f->store;
+    store.add(entry("x@example.com"));
+    f->redis->pause();
+    CHECK_THROWS_AS(store.find("x@example.com", ""), StoreError); // waits out the timeout: Redis is failing
+    std::this_thread::sleep_for(std::chrono::milliseconds(700)); // past the 500 ms without attempts
+    std::atomic<int> waited{0};
+    std::vector<std::thread> lookups;
+    for (int i = 0; i < 8; ++i)
+        lookups.emplace_back([&] {
+            const auto start = Clock::now();
+            CHECK_THROWS_AS(store.find("x@example.com", ""), StoreError);
+            if (seconds_since(start) >= 0.1) ++waited; // the timeout is 200 ms; failing at once takes microseconds
+        });
+    for (auto& t : lookups)
+        t.join();
+    CHECK(waited == 1);
+    f->redis->resume();
+    CHECK(find_once_back(store, "x@example.com"));
 }
 
 TEST_CASE("redis: a Redis that is down at open does not fail the open, only the lookups") {
