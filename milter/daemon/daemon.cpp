@@ -213,8 +213,8 @@ bool reach_listener(const std::string& spec) {
         pollfd p{fd, POLLOUT, 0};
         int error = 0;
         socklen_t size = sizeof error;
-        reached = poll(&p, 1, k_wake_connect_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 &&
-                  error == 0;
+        reached = poll(&p, 1, k_wake_connect_ms) == 1 &&
+                  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
     }
     close(fd);
     return reached;

@@ -96,7 +96,7 @@ struct Connection {
     StmtPtr commit{nullptr, sqlite3_finalize};
     // Statements are finalized before the connection closes (members are destroyed in reverse order).
     std::uint64_t file_generation = 0; // the store's m_file_generation when this connection was opened
-    bool in_snapshot = false; // a read transaction is open for the lookups (see k_snapshot_max_age)
+    bool in_snapshot = false;          // a read transaction is open for the lookups (see k_snapshot_max_age)
     std::chrono::steady_clock::time_point snapshot_started;
     std::uint64_t snapshot_writes = 0; // the store's m_writes when the snapshot began
 };
@@ -303,14 +303,14 @@ class SqliteStore final : public SuppressionStore {
     std::unique_ptr<Connection> connect(int create = 0) const {
         auto connection = std::make_unique<Connection>();
         {
-            // Read before the open: a file renamed over the path in between makes this connection stale, never
-            // the other way round.
+            // Read before the open: a file renamed over the path in between makes this connection stale,
+            // never the other way round.
             std::lock_guard lock(m_mutex);
             connection->file_generation = m_file_generation;
         }
         sqlite3* db = nullptr;
-        const int rc =
-            sqlite3_open_v2(m_path.c_str(), &db, SQLITE_OPEN_READWRITE | create | SQLITE_OPEN_NOMUTEX, nullptr);
+        const int rc = sqlite3_open_v2(m_path.c_str(), &db,
+                                       SQLITE_OPEN_READWRITE | create | SQLITE_OPEN_NOMUTEX, nullptr);
         connection->db.reset(db); // closed even when the open failed
         if (rc != SQLITE_OK) {
             throw StoreError(prefix() + "cannot open: " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
@@ -481,8 +481,8 @@ class SqliteStore final : public SuppressionStore {
     }
 
     // Which file the path names, at most every k_file_check_interval. Throws StoreError while there is none;
-    // when another file has taken the name, the pooled connections (to the old one) are closed and leased ones
-    // are not pooled again, so the next lookups open the new file.
+    // when another file has taken the name, the pooled connections (to the old one) are closed and leased
+    // ones are not pooled again, so the next lookups open the new file.
     void check_file() const {
         std::vector<std::unique_ptr<Connection>> stale; // closed after the lock is released
         std::lock_guard lock(m_mutex);
@@ -511,10 +511,10 @@ class SqliteStore final : public SuppressionStore {
     std::string m_path;
     mutable std::mutex m_mutex; // guards m_idle and the file's identity below, never held during SQL
     mutable std::vector<std::unique_ptr<Connection>> m_idle;
-    mutable FileId m_file;                                  // the file the pooled connections have open
-    mutable std::uint64_t m_file_generation = 0;            // moves on each time another file takes the name
+    mutable FileId m_file;                       // the file the pooled connections have open
+    mutable std::uint64_t m_file_generation = 0; // moves on each time another file takes the name
     mutable std::chrono::steady_clock::time_point m_next_file_check{};
-    mutable std::string m_file_error;                       // while the path names no file
+    mutable std::string m_file_error;       // while the path names no file
     std::atomic<std::uint64_t> m_writes{0}; // writes committed through this store (see k_snapshot_max_age)
 };
 

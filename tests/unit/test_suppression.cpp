@@ -526,14 +526,15 @@ TEST_CASE("redis: while a stalled server fails, one lookup at a time waits on it
     store.add(entry("x@example.com"));
     f->redis->pause();
     CHECK_THROWS_AS(store.find("x@example.com", ""), StoreError); // waits out the timeout: Redis is failing
-    std::this_thread::sleep_for(std::chrono::milliseconds(700)); // past the 500 ms without attempts
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));  // past the 500 ms without attempts
     std::atomic<int> waited{0};
     std::vector<std::thread> lookups;
     for (int i = 0; i < 8; ++i)
         lookups.emplace_back([&] {
             const auto start = Clock::now();
             CHECK_THROWS_AS(store.find("x@example.com", ""), StoreError);
-            if (seconds_since(start) >= 0.1) ++waited; // the timeout is 200 ms; failing at once takes microseconds
+            if (seconds_since(start) >= 0.1)
+                ++waited; // the timeout is 200 ms; failing at once takes microseconds
         });
     for (auto& t : lookups)
         t.join();
