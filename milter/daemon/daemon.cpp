@@ -47,7 +47,7 @@ using Clock = std::chrono::steady_clock;
 // connection or after MI_CHK_TIME (5 s); the supervisor's wake_listener() usually makes that immediate.
 // Then the worker waits up to k_drain_timeout for messages in flight.
 constexpr auto k_stop_timeout = 10s;
-// How long wake_listener() waits for its connection to be established before giving up on it.
+// How long reach_listener() waits for its connection to be established before giving up on it.
 constexpr int k_wake_connect_ms = 100;
 // How long a stopping worker waits for EOMs in progress, so a verdict is not cut off mid-reply.
 constexpr auto k_drain_timeout = 4s;
@@ -171,10 +171,9 @@ sigset_t signal_set(std::initializer_list<int> signals) {
     return set;
 }
 
-// A stopping libmilter listener sits in poll() until a connection arrives or MI_CHK_TIME passes; one
-// empty connection to the milter socket wakes it, and it closes the socket without accepting. Best
-// effort: if this fails the listener still notices the stop within MI_CHK_TIME.
-void wake_listener(const std::string& spec) {
+// One empty connection to the milter socket spec; true when a listener took it (within k_wake_connect_ms).
+// libmilter closes such a connection at its first read, without a session.
+bool reach_listener(const std::string& spec) {
     sockaddr_storage addr{};
     socklen_t len = 0;
     const auto colon = spec.find(':');
@@ -182,7 +181,7 @@ void wake_listener(const std::string& spec) {
     const std::string rest = colon == std::string::npos ? "" : spec.substr(colon + 1);
     if (kind == "unix" || kind == "local") {
         auto* un = reinterpret_cast<sockaddr_un*>(&addr);
-        if (rest.size() >= sizeof un->sun_path) return;
+        if (rest.size() >= sizeof un->sun_path) return false;
         un->sun_family = AF_UNIX;
         std::memcpy(un->sun_path, rest.c_str(), rest.size() + 1);
         len = sizeof(sockaddr_un);
@@ -198,20 +197,43 @@ void wake_listener(const std::string& spec) {
         hints.ai_family = family;
         hints.ai_socktype = SOCK_STREAM;
         addrinfo* found = nullptr;
-        if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || !found) return;
+        if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || !found) return false;
         std::memcpy(&addr, found->ai_addr, found->ai_addrlen);
         len = found->ai_addrlen;
         freeaddrinfo(found);
     } else {
-        return;
+        return false;
     }
     const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 && errno == EINPROGRESS) {
+    if (fd < 0) return false;
+    bool reached = connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0;
+    // A unix socket whose backlog is full answers EAGAIN: someone listens there all the same.
+    if (!reached && errno == EAGAIN && addr.ss_family == AF_UNIX) reached = true;
+    if (!reached && errno == EINPROGRESS) {
         pollfd p{fd, POLLOUT, 0};
-        poll(&p, 1, k_wake_connect_ms);
+        int error = 0;
+        socklen_t size = sizeof error;
+        reached = poll(&p, 1, k_wake_connect_ms) == 1 &&
+                  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
     }
     close(fd);
+    return reached;
+}
+
+// A stopping libmilter listener sits in poll() until a connection arrives or MI_CHK_TIME passes; one
+// empty connection to the milter socket wakes it. Best effort: if this fails the listener still notices
+// the stop within MI_CHK_TIME.
+void wake_listener(const std::string& spec) {
+    reach_listener(spec);
+}
+
+// libmilter removes whatever is at a unix socket's path before binding its own (smfi_opensocket(true)), a
+// running milter's socket too: a second `presend serve` on the same path would take the MTA's connections
+// from the first one and, once stopped, leave a socket nobody listens on while the first still runs, so all
+// mail would wait. A socket that takes a connection is in use; one left by a dead worker refuses it.
+bool unix_socket_in_use(const std::string& spec) {
+    const bool unix_socket = spec.rfind("unix:", 0) == 0 || spec.rfind("local:", 0) == 0;
+    return unix_socket && reach_listener(spec);
 }
 
 // --- worker ---
@@ -377,6 +399,10 @@ void start_metrics(const MetricsConfig& config, bool first) {
     std::string socket = config.socket;
     if (smfi_setconn(socket.data()) != MI_SUCCESS || smfi_settimeout(config.milter_timeout_s) != MI_SUCCESS) {
         spdlog::error("cannot start: bad socket {}", config.socket);
+        worker_exit(k_exit_config);
+    }
+    if (unix_socket_in_use(config.socket)) {
+        spdlog::error("cannot start: {} is in use: another milter listens there", config.socket);
         worker_exit(k_exit_config);
     }
     // true: remove a unix socket left behind by a crashed worker.

@@ -14,7 +14,13 @@ namespace {
 
 // Real mail carries tens of headers, a long Received chain a few hundred. Beyond this the header block
 // is an attack on the parser, not mail; what follows is dropped and the message counts as oversize.
+// A limits.max_headers above it raises it: a message must reach the parser past that limit (on_limit), not
+// stop here as oversize and have its body go unread (on_oversize).
 constexpr std::size_t k_max_headers = 10000;
+
+std::size_t header_cap(std::size_t max_headers) {
+    return std::max(k_max_headers, max_headers + 1);
+}
 
 // A connection that sent one big message must not pin its buffer for the rest of the session.
 constexpr std::size_t k_keep_capacity = 1u << 20;
@@ -64,13 +70,14 @@ void append_value(std::string& out, std::string_view value) {
 } // namespace
 
 MessageBuilder::MessageBuilder(std::size_t max_bytes, bool leading_space_kept)
-    : m_max_bytes(std::max<std::size_t>(max_bytes, k_crlf.size())), m_leading_space_kept(leading_space_kept) {
-}
+    : m_max_bytes(std::max<std::size_t>(max_bytes, k_crlf.size())), m_max_headers(header_cap(0)),
+      m_leading_space_kept(leading_space_kept) {}
 
-void MessageBuilder::reset(std::size_t max_bytes) {
+void MessageBuilder::reset(std::size_t max_bytes, std::size_t max_headers) {
     if (m_buffer.capacity() > k_keep_capacity) std::string().swap(m_buffer);
     m_buffer.clear();
     m_max_bytes = std::max<std::size_t>(max_bytes, k_crlf.size());
+    m_max_headers = header_cap(max_headers);
     m_body_offset = std::string::npos;
     m_header_count = 0;
     m_seen_bytes = 0;
@@ -100,7 +107,7 @@ void MessageBuilder::add_header(std::string_view name, std::string_view value) {
 
     // Once a header is dropped, all later ones are too: the stored block stays a true prefix.
     const std::size_t header_cap = m_max_bytes - k_crlf.size(); // the blank line always fits
-    if (!m_headers_truncated && (m_header_count > k_max_headers || m_buffer.size() > header_cap)) {
+    if (!m_headers_truncated && (m_header_count > m_max_headers || m_buffer.size() > header_cap)) {
         // A cut header would be a different header: keep whole ones only.
         m_headers_truncated = true;
         m_oversize = true;

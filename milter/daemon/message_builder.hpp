@@ -15,8 +15,9 @@ class MessageBuilder {
     // was negotiated). Otherwise it strips the whitespace after the colon and one space is put back.
     explicit MessageBuilder(std::size_t max_bytes = 32u << 20, bool leading_space_kept = false);
 
-    // Starts a new message, keeping the connection's settings.
-    void reset(std::size_t max_bytes);
+    // Starts a new message, keeping the connection's settings. max_headers is limits.max_headers: the
+    // builder keeps at least one header more than that, so the parser sees the message is past it.
+    void reset(std::size_t max_bytes, std::size_t max_headers = 0);
     void set_leading_space_kept(bool kept) { m_leading_space_kept = kept; }
 
     // A header as the MTA hands it over: folded lines joined by "\n" or "\r\n", no line end at the end.
@@ -44,6 +45,7 @@ class MessageBuilder {
 
     std::string m_buffer;
     std::size_t m_max_bytes;
+    std::size_t m_max_headers;
     bool m_leading_space_kept;
     std::size_t m_body_offset = std::string::npos; // where the body starts, once the headers ended
     std::size_t m_header_count = 0;

@@ -47,6 +47,8 @@ constexpr std::size_t k_max_rcpt_verdicts = 1000;
 constexpr const char* k_verdict_header = "X-Presend-Verdict";
 constexpr const char* k_hits_header = "X-Presend-Hits";
 constexpr const char* k_oversize_reply = "Message too large for outbound compliance inspection";
+// The fact of a message over max_message_bytes, which rules may name (docs/rules.md); also its note.
+constexpr const char* k_oversize_fact = "oversize";
 constexpr const char* k_error_reply =
     "Temporary local problem in outbound compliance filter, try again later";
 constexpr const char* k_suppressed_reply = "Recipient suppressed";
@@ -115,7 +117,7 @@ struct Session {
         state = std::move(pinned);
         envelope = Envelope{};
         envelope.client_addr = client_addr;
-        builder.reset(state->config.limits.max_message_bytes);
+        builder.reset(state->config.limits.max_message_bytes, state->config.limits.max_headers);
         builder.set_leading_space_kept(leading_space_kept);
         message_id.clear();
         forged_verdict_headers = forged_hits_headers = 0;
@@ -479,9 +481,11 @@ void strip_headers(SMFICTX* ctx, const Config& config, const MessageContext& con
         strip(tenant->selectors.header->name);
 }
 
-// Past max_message_bytes only the headers were judged; the verdict is at least on_oversize.
+// Past max_message_bytes only the headers were judged; the verdict is at least on_oversize. The note is the
+// fact's, which the rules' verdict already lists.
 void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
-    verdict.notes.push_back("oversize");
+    if (std::find(verdict.notes.begin(), verdict.notes.end(), k_oversize_fact) == verdict.notes.end())
+        verdict.notes.push_back(k_oversize_fact);
     if (builder.headers_truncated()) verdict.notes.push_back("headers-truncated");
     const Action least = config.limits.on_oversize;
     if (verdict.would_action < least) {
@@ -788,6 +792,8 @@ sfsistat on_eom(SMFICTX* ctx) {
         }
         const auto parse_start = Clock::now();
         parse_message(oversize ? s.builder.headers_only() : s.builder.message(), *t_message, config.limits);
+        // Set before the rules run, so a rule naming it can hold or refuse what presend could not read whole.
+        if (oversize) t_message->facts.emplace(k_oversize_fact);
         const ParsedMessage& message = *t_message;
         times.parse = micros(Clock::now() - parse_start);
         // The tenant is chosen with the headers known, so header selectors work; its mode decides.

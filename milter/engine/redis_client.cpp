@@ -128,6 +128,9 @@ RedisClient::Lease::Lease(const RedisClient& client) : m_client(client) {
             throw StoreError(client.m_last_error + " (next connection attempt in " +
                              std::to_string(wait.count()) + " ms)");
         }
+        // While Redis is failing this caller is the one that tries; the others keep failing at once until its
+        // lease ends well (a hung server would otherwise hold every caller of the moment for a timeout).
+        if (!client.m_last_error.empty()) client.m_retry_after = now + k_reconnect_backoff;
     }
     try {
         m_context = client.open_connection();
@@ -140,6 +143,9 @@ RedisClient::Lease::Lease(const RedisClient& client) : m_client(client) {
 RedisClient::Lease::~Lease() {
     if (!m_context || m_broken) return;
     std::lock_guard lock(m_client.m_mutex);
+    // Answered: Redis is no longer failing, and every caller may connect again.
+    m_client.m_last_error.clear();
+    m_client.m_retry_after = {};
     if (m_client.m_idle.size() < k_max_idle_connections) m_client.m_idle.push_back(std::move(m_context));
 }
 

@@ -2,12 +2,18 @@
 // never wait for `presend suppress import` and the other way round. A small pool of connections, each used
 // by one thread at a time (SQLITE_OPEN_NOMUTEX: the pool is the lock), each with its prepared lookups.
 // find() is one statement of at most four primary-key probes, stopping at the first live entry.
+// The file is the one at the path now: a list rebuilt elsewhere and renamed over it, or a file removed and
+// made again by `presend suppress add`, is read within k_file_check_interval, and while no file is there the
+// lookups fail (on_store_error) instead of answering from the unlinked one the pooled connections still hold.
 #include "engine/suppression_backends.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 
 namespace presend::detail {
@@ -34,6 +40,9 @@ constexpr sqlite3_int64 k_mmap_bytes = 1ll << 30;
 constexpr auto k_snapshot_max_age = std::chrono::milliseconds(100);
 // A batch reports progress after this many entries.
 constexpr std::size_t k_progress_every = 10000;
+// How often a lease asks which file the path names (one stat(): nothing beside a lookup). Pooled connections
+// keep the file they opened even once it is unlinked, and would answer from a stale list for ever.
+constexpr auto k_file_check_interval = std::chrono::seconds(1);
 
 using DbPtr = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
@@ -86,7 +95,8 @@ struct Connection {
     StmtPtr begin{nullptr, sqlite3_finalize};
     StmtPtr commit{nullptr, sqlite3_finalize};
     // Statements are finalized before the connection closes (members are destroyed in reverse order).
-    bool in_snapshot = false; // a read transaction is open for the lookups (see k_snapshot_max_age)
+    std::uint64_t file_generation = 0; // the store's m_file_generation when this connection was opened
+    bool in_snapshot = false;          // a read transaction is open for the lookups (see k_snapshot_max_age)
     std::chrono::steady_clock::time_point snapshot_started;
     std::uint64_t snapshot_writes = 0; // the store's m_writes when the snapshot began
 };
@@ -138,8 +148,8 @@ class SqliteStore final : public SuppressionStore {
   public:
     explicit SqliteStore(std::string path) : m_path(std::move(path)) {
         // The schema is made once here, by a connection closed right after: no connection is held after open,
-        // so a store made before fork() stays usable in the child.
-        auto connection = connect();
+        // so a store made before fork() stays usable in the child. Only this one may create the file.
+        auto connection = connect(SQLITE_OPEN_CREATE);
         exec(*connection, "PRAGMA journal_mode=WAL");
         const int version = pragma_int(*connection, "PRAGMA user_version");
         const int app = pragma_int(*connection, "PRAGMA application_id");
@@ -160,6 +170,7 @@ class SqliteStore final : public SuppressionStore {
             sqlite3_exec(connection->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
+        if (struct stat st{}; ::stat(m_path.c_str(), &st) == 0) m_file = FileId{st.st_dev, st.st_ino};
     }
 
     std::string describe() const override { return "sqlite:" + m_path; }
@@ -287,11 +298,19 @@ class SqliteStore final : public SuppressionStore {
         return StmtPtr(stmt, sqlite3_finalize);
     }
 
-    std::unique_ptr<Connection> connect() const {
+    // create: SQLITE_OPEN_CREATE or 0. A lease never creates: a file removed under the daemon must not come
+    // back empty, without its schema, by a lookup.
+    std::unique_ptr<Connection> connect(int create = 0) const {
         auto connection = std::make_unique<Connection>();
+        {
+            // Read before the open: a file renamed over the path in between makes this connection stale,
+            // never the other way round.
+            std::lock_guard lock(m_mutex);
+            connection->file_generation = m_file_generation;
+        }
         sqlite3* db = nullptr;
-        const int rc = sqlite3_open_v2(
-            m_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+        const int rc = sqlite3_open_v2(m_path.c_str(), &db,
+                                       SQLITE_OPEN_READWRITE | create | SQLITE_OPEN_NOMUTEX, nullptr);
         connection->db.reset(db); // closed even when the open failed
         if (rc != SQLITE_OK) {
             throw StoreError(prefix() + "cannot open: " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
@@ -339,6 +358,7 @@ class SqliteStore final : public SuppressionStore {
     class Lease {
       public:
         Lease(const SqliteStore& store, bool write) : m_store(store), m_write(write) {
+            store.check_file();
             {
                 std::lock_guard lock(store.m_mutex);
                 if (!store.m_idle.empty()) {
@@ -353,7 +373,9 @@ class SqliteStore final : public SuppressionStore {
             if (m_broken) return; // m_connection closes with its statements
             if (m_write) sqlite3_busy_timeout(m_connection->db.get(), k_lookup_busy_ms);
             std::lock_guard lock(m_store.m_mutex);
-            if (m_store.m_idle.size() < k_max_idle_connections)
+            // A connection to a file that has been replaced since is closed, not pooled again.
+            if (m_store.m_idle.size() < k_max_idle_connections &&
+                m_connection->file_generation == m_store.m_file_generation)
                 m_store.m_idle.push_back(std::move(m_connection));
         }
         Lease(const Lease&) = delete;
@@ -458,9 +480,41 @@ class SqliteStore final : public SuppressionStore {
         return present ? AddOutcome::updated : AddOutcome::added;
     }
 
+    // Which file the path names, at most every k_file_check_interval. Throws StoreError while there is none;
+    // when another file has taken the name, the pooled connections (to the old one) are closed and leased
+    // ones are not pooled again, so the next lookups open the new file.
+    void check_file() const {
+        std::vector<std::unique_ptr<Connection>> stale; // closed after the lock is released
+        std::lock_guard lock(m_mutex);
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= m_next_file_check) {
+            m_next_file_check = now + k_file_check_interval;
+            struct stat st {};
+            const bool there = ::stat(m_path.c_str(), &st) == 0;
+            const FileId file = there ? FileId{st.st_dev, st.st_ino} : FileId{};
+            m_file_error = there ? "" : prefix() + "the file is gone: " + std::strerror(errno);
+            if (file != m_file) {
+                m_file = file;
+                ++m_file_generation;
+                stale.swap(m_idle);
+            }
+        }
+        if (!m_file_error.empty()) throw StoreError(m_file_error);
+    }
+
+    struct FileId {
+        dev_t dev = 0;
+        ino_t ino = 0;
+        bool operator==(const FileId&) const = default;
+    };
+
     std::string m_path;
-    mutable std::mutex m_mutex; // guards m_idle only, never held during SQL
+    mutable std::mutex m_mutex; // guards m_idle and the file's identity below, never held during SQL
     mutable std::vector<std::unique_ptr<Connection>> m_idle;
+    mutable FileId m_file;                       // the file the pooled connections have open
+    mutable std::uint64_t m_file_generation = 0; // moves on each time another file takes the name
+    mutable std::chrono::steady_clock::time_point m_next_file_check{};
+    mutable std::string m_file_error;       // while the path names no file
     std::atomic<std::uint64_t> m_writes{0}; // writes committed through this store (see k_snapshot_max_age)
 };
 

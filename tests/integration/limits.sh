@@ -3,7 +3,8 @@
 # message inside it is delivered; the same message with more header fields than limits.max_headers gets the
 # default on_limit, tempfail: 451 4.7.1 naming the limit at the end of DATA, nothing queued or delivered, one
 # warn line with the queue id and the limit, the fact in the decision log's notes, and
-# presend_limits_exceeded_total{limit="max_headers"} counted once.
+# presend_limits_exceeded_total{limit="max_headers"} counted once. With max_headers raised past the 10,000
+# header fields the milter keeps by itself, a message under it is judged whole and one over it gets on_limit.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -58,6 +59,30 @@ grep -qxF 'presend_limits_exceeded_total{limit="max_headers"} 1' <<<"$scraped" |
     fail "metrics: $(grep presend_limits_exceeded_total <<<"$scraped")"
 grep -qxF 'presend_limits_exceeded_total{limit="max_urls"} 0' <<<"$scraped" || fail "metrics: max_urls is not 0"
 pass "metrics: presend_limits_exceeded_total{limit=\"max_headers\"} 1"
+
+# max_headers raised above the 10,000 header fields the milter keeps by itself: a message inside it is judged
+# whole (its body too, not as an oversize message on its headers alone), one past it gets on_limit.
+sed -i 's/max_headers: 40/max_headers: 20000/' "$config"
+reload_ok
+# headers_then FILE N: N header fields, then FILE.
+headers_then() {
+    "$IT_PYTHON" -c 'import sys
+sys.stdout.write("".join("X-Segment-%d: s%d\r\n" % (i, i) for i in range(int(sys.argv[1]))))' "$2"
+    cat "$1"
+}
+headers_then "$FIXTURES/compliant_bulk.eml" 12000 >"$IT_WORKDIR/sent/12k.eml"
+send_mail "$IT_WORKDIR/sent/12k.eml"
+expect_reply 250
+expect_delivered
+expect_decision action accept
+[ -z "$(decision_field notes)" ] || fail "12,000 header fields under max_headers 20000: notes $(decision_field notes)"
+pass "12,000 header fields under max_headers 20000: judged whole"
+headers_then "$FIXTURES/compliant_bulk.eml" 20050 >"$IT_WORKDIR/sent/20k.eml"
+send_mail "$IT_WORKDIR/sent/20k.eml"
+expect_reply 451 '^451 4\.7\.1 Message exceeds an outbound compliance inspection limit \(max_headers\)'
+expect_not_delivered
+grep -qxF too-many-headers <<<"$(decision_field notes)" || fail "decision log notes lack too-many-headers: $(decision_json -)"
+pass "20,050 header fields over max_headers 20000: on_limit"
 
 presend_stop
 pass "presend stopped cleanly on SIGTERM"

@@ -152,6 +152,17 @@ TEST_CASE("too many headers count as oversize even under the byte cap") {
     CHECK(builder.headers_only().size() == 10000 * std::string("A: b\r\n").size() + 2);
 }
 
+TEST_CASE("a max_headers above the header cap raises it by one header past the limit") {
+    MessageBuilder builder(1u << 24, false);
+    builder.reset(1u << 24, 20000);
+    for (int i = 0; i < 20001; ++i)
+        builder.add_header("A", "b");
+    CHECK_FALSE(builder.oversize()); // the parser sees 20,001 fields and gives on_limit
+    builder.add_header("A", "b");
+    CHECK(builder.oversize());
+    CHECK(builder.headers_only().size() == 20001 * std::string("A: b\r\n").size() + 2);
+}
+
 TEST_CASE("reset starts a new message on the same connection") {
     MessageBuilder builder(100, false);
     builder.add_header("Subject", "one");

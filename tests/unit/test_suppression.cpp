@@ -95,6 +95,19 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The entry for key once the store answers again (a resumed or restarted Redis), trying for up to 5 s.
+std::optional<SuppressionEntry> find_once_back(const SuppressionStore& store, const std::string& key) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline) {
+        try {
+            return store.find(key, "");
+        } catch (const StoreError&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 // ---- the same behaviour from both stores
@@ -430,6 +443,31 @@ TEST_CASE("sqlite: lookups see a change made by another process (the CLI) within
     CHECK(daemon->find("own@example.com", ""));
 }
 
+TEST_CASE("sqlite: a removed file fails lookups, never answers from the unlinked one; a new file is read") {
+    TempDir dir;
+    SuppressionConfig config;
+    config.backend = "sqlite";
+    config.path = dir.path() / "suppression.db";
+    auto daemon = open_suppression_store(config);
+    daemon->add(entry("old@example.com"));
+    CHECK(daemon->find("old@example.com", "")); // a pooled connection now holds the file open
+    const auto wait_file_check = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1100)); };
+
+    for (const char* suffix : {"", "-wal", "-shm"})
+        std::filesystem::remove(config.path.string() + suffix);
+    wait_file_check();
+    CHECK_THROWS_WITH(daemon->find("old@example.com", ""), Catch::Contains("the file is gone"));
+    CHECK_FALSE(std::filesystem::exists(config.path)); // a lookup never makes the file again
+
+    SuppressionConfig aside = config;
+    aside.path = dir.path() / "rebuilt.db";
+    open_suppression_store(aside)->add(entry("new@example.com"));
+    std::filesystem::rename(aside.path, config.path);
+    wait_file_check();
+    CHECK(daemon->find("new@example.com", ""));
+    CHECK_FALSE(daemon->find("old@example.com", ""));
+}
+
 // ---- Redis only
 // ---------------------------------------------------------------------------------------------
 
@@ -478,16 +516,31 @@ TEST_CASE("redis: a stalled server makes lookups fail within the timeout, never 
     CHECK(first >= 0.15); // it did wait for the answer (timeout 200 ms)...
     CHECK(first < 2.0);   // ...and no longer
     f->redis->resume();
-    const auto deadline = Clock::now() + std::chrono::seconds(5);
-    std::optional<SuppressionEntry> hit;
-    while (!hit && Clock::now() < deadline) {
-        try {
-            hit = store.find("x@example.com", "");
-        } catch (const StoreError&) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-    }
-    CHECK(hit);
+    CHECK(find_once_back(store, "x@example.com"));
+}
+
+TEST_CASE("redis: while a stalled server fails, one lookup at a time waits on it, the others fail at once") {
+    auto f = make_fixture("redis");
+    if (!f) return;
+    auto& store = *f->store;
+    store.add(entry("x@example.com"));
+    f->redis->pause();
+    CHECK_THROWS_AS(store.find("x@example.com", ""), StoreError); // waits out the timeout: Redis is failing
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));  // past the 500 ms without attempts
+    std::atomic<int> waited{0};
+    std::vector<std::thread> lookups;
+    for (int i = 0; i < 8; ++i)
+        lookups.emplace_back([&] {
+            const auto start = Clock::now();
+            CHECK_THROWS_AS(store.find("x@example.com", ""), StoreError);
+            if (seconds_since(start) >= 0.1)
+                ++waited; // the timeout is 200 ms; failing at once takes microseconds
+        });
+    for (auto& t : lookups)
+        t.join();
+    CHECK(waited == 1);
+    f->redis->resume();
+    CHECK(find_once_back(store, "x@example.com"));
 }
 
 TEST_CASE("redis: a Redis that is down at open does not fail the open, only the lookups") {
