@@ -40,6 +40,14 @@ ParsedMessage parse_message(std::string_view raw, const Limits& limits = {}, Sta
 void parse_message(std::string_view raw, ParsedMessage& out, const Limits& limits = {},
                    StageSplit* split = nullptr);
 
+// Past max_message_bytes the body is not read (docs/limits.md): the header block alone (MessageBuilder::
+// headers_only()) is parsed into `out` as parse_message() parses it, with `body_read` false and the fact
+// `oversize`. A multipart the headers announce is not malformed for having no parts: its body is unknown,
+// not empty, and inspect() leaves out the rules that need the body (patterns on a body target, found or
+// absent, and the link check) and the compositions they could change, so a compliant message is not
+// refused for a footer no one read. Its verdict is then raised to at least limits.on_oversize.
+void parse_headers_only(std::string_view headers, ParsedMessage& out, const Limits& limits = {});
+
 // Empties a message parsed into a reused ParsedMessage once it has been judged, its buffers kept for the next
 // parse on this thread as above: what the message held past that cap is freed now rather than at the next
 // message, which on an idle connection may be long in coming.

@@ -63,6 +63,8 @@ inline constexpr std::array<LimitFact, 7> k_limit_facts{{
 
 // Set beside any of the facts above, so one `fact:` rule can watch them all.
 inline constexpr std::string_view k_limit_exceeded_fact = "limit-exceeded";
+// Past max_message_bytes: only the headers were read (parse_headers_only, presend/engine.hpp).
+inline constexpr std::string_view k_oversize_fact = "oversize";
 
 // The limits a verdict's notes show were passed, in k_limit_facts order.
 std::vector<LimitFact> limits_passed(const std::vector<std::string>& notes);

@@ -41,6 +41,9 @@ struct ParsedMessage {
     std::vector<Attachment> attachments;
     std::set<std::string> facts; // "malformed-mime", "bad-charset", "truncated"...
     std::size_t raw_size = 0;
+    // false: only the header block was parsed (parse_headers_only(), past max_message_bytes), so nothing can
+    // be said of the body, and inspect() does not judge rules that require something in it.
+    bool body_read = true;
 
     // First header of that name (case-insensitive), or nullptr.
     const Header* header(std::string_view name) const;

@@ -47,8 +47,6 @@ constexpr std::size_t k_max_rcpt_verdicts = 1000;
 constexpr const char* k_verdict_header = "X-Presend-Verdict";
 constexpr const char* k_hits_header = "X-Presend-Hits";
 constexpr const char* k_oversize_reply = "Message too large for outbound compliance inspection";
-// The fact of a message over max_message_bytes, which rules may name (docs/rules.md); also its note.
-constexpr const char* k_oversize_fact = "oversize";
 constexpr const char* k_error_reply =
     "Temporary local problem in outbound compliance filter, try again later";
 constexpr const char* k_suppressed_reply = "Recipient suppressed";
@@ -485,7 +483,7 @@ void strip_headers(SMFICTX* ctx, const Config& config, const MessageContext& con
 // fact's, which the rules' verdict already lists.
 void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
     if (std::find(verdict.notes.begin(), verdict.notes.end(), k_oversize_fact) == verdict.notes.end())
-        verdict.notes.push_back(k_oversize_fact);
+        verdict.notes.emplace_back(k_oversize_fact);
     if (builder.headers_truncated()) verdict.notes.push_back("headers-truncated");
     const Action least = config.limits.on_oversize;
     if (verdict.would_action < least) {
@@ -791,9 +789,12 @@ sfsistat on_eom(SMFICTX* ctx) {
                          to_string(config.limits.on_oversize));
         }
         const auto parse_start = Clock::now();
-        parse_message(oversize ? s.builder.headers_only() : s.builder.message(), *t_message, config.limits);
-        // Set before the rules run, so a rule naming it can hold or refuse what presend could not read whole.
-        if (oversize) t_message->facts.emplace(k_oversize_fact);
+        // Past max_message_bytes the fact `oversize` is set before the rules run, so a rule naming it can hold
+        // or refuse what presend could not read whole.
+        if (oversize)
+            parse_headers_only(s.builder.headers_only(), *t_message, config.limits);
+        else
+            parse_message(s.builder.message(), *t_message, config.limits);
         const ParsedMessage& message = *t_message;
         times.parse = micros(Clock::now() - parse_start);
         // The tenant is chosen with the headers known, so header selectors work; its mode decides.

@@ -22,6 +22,34 @@ using detail::utf8_start;
 constexpr std::size_t k_context_before = 40; // bytes of text shown before a match's end in a hit detail
 constexpr std::size_t k_max_detail = 120;
 
+constexpr char k_fired = 1;
+constexpr char k_not_judged = 2; // it needs the body, which was not read (ParsedMessage::body_read)
+
+// Targets whose text comes from the body.
+bool reads_body(Target target) {
+    switch (target) {
+    case Target::subject:
+    case Target::header:
+    case Target::headers:
+        return false;
+    case Target::text:
+    case Target::html:
+    case Target::body:
+    case Target::footer:
+    case Target::url:
+    case Target::url_domain:
+    case Target::attachment_name:
+        return true;
+    }
+    return true;
+}
+
+// Rules whose result depends on the body: patterns over its text, HTML or links, and the link check.
+bool needs_body(const Rule& rule) {
+    if (rule.kind == RuleKind::regex || rule.kind == RuleKind::phrases) return reads_body(rule.target);
+    return rule.kind == RuleKind::check && rule.check == Check::link_domain_mismatch;
+}
+
 // Per-message scan state, reused by the thread so a message costs no allocation per rule.
 struct ScanState {
     std::vector<std::uint32_t> pattern_hits; // per pattern id
@@ -29,7 +57,7 @@ struct ScanState {
     std::vector<std::string> rule_detail;    // per rule: first match in context
     std::vector<std::uint32_t> touched_rules;
     std::vector<std::uint32_t> touched_patterns; // so a reset costs the matches, not the patterns
-    std::vector<char> fired;                     // per rule, in the second pass
+    std::vector<char> fired;                     // per rule, in the second pass: k_fired, k_not_judged or 0
     const std::vector<detail::PatternRef>* patterns = nullptr;
     const std::vector<std::uint32_t>* pattern_ids = nullptr; // of the database being scanned
     const std::vector<Rule>* rules = nullptr;
@@ -184,6 +212,10 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
     for (std::size_t i = 0; i < rules.size(); ++i) {
         const Rule& rule = rules[i];
         if (!applies(rule, context)) continue;
+        if (!message.body_read && needs_body(rule)) {
+            fired[i] = k_not_judged; // found or missing, it would be in the body no one read
+            continue;
+        }
         std::string detail;
         std::string target; // when the rule's own target_name() does not say enough
         bool fire = false;
@@ -229,16 +261,27 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
         case RuleKind::any:
         case RuleKind::none: {
             std::size_t count = 0;
+            std::size_t not_judged = 0;
             std::string names;
             // Children precede their composition (rule_loader orders them), so they are decided already.
-            for (auto j : rule.child_rules)
-                if (fired[j]) {
+            for (auto j : rule.child_rules) {
+                if (fired[j] == k_fired) {
                     ++count;
                     names += (names.empty() ? "" : ", ") + rules[j].id;
                 }
+                if (fired[j] == k_not_judged) ++not_judged;
+            }
             if (rule.kind == RuleKind::all) fire = count == rule.children.size();
             if (rule.kind == RuleKind::any) fire = count > 0;
-            if (rule.kind == RuleKind::none) fire = count == 0;
+            if (rule.kind == RuleKind::none) fire = count == 0 && not_judged == 0;
+            // A child not judged could have gone either way: the composition is not judged either when
+            // that child alone could change its result ("none of them fired" says nothing then).
+            const bool undecided = rule.kind == RuleKind::all ? count + not_judged == rule.children.size()
+                                                              : count == 0;
+            if (!fire && not_judged > 0 && undecided) {
+                fired[i] = k_not_judged;
+                continue;
+            }
             detail = rule.kind == RuleKind::none
                          ? "none of " + std::to_string(rule.children.size()) + " fired"
                          : names;
@@ -246,7 +289,7 @@ std::vector<Hit> inspect(const RuleSet& set, const ParsedMessage& message, const
         }
         }
         if (!fire) continue;
-        fired[i] = 1;
+        fired[i] = k_fired;
         if (detail.size() > k_max_detail) detail = detail.substr(0, utf8_start(detail, k_max_detail)) + "…";
         hits.push_back(Hit{rule.id, target.empty() ? target_name(rule) : std::move(target), std::move(detail),
                            rule.score, rule.action, rule.reply, rule.monitor});

@@ -977,6 +977,7 @@ class Spares {
         empty_vector(message.attachments);
         message.facts.clear();
         message.raw_size = 0;
+        message.body_read = true;
     }
 
     Header header() { return take(m_headers); }
@@ -1070,6 +1071,7 @@ struct ParseState {
     Spares& spares;                   // the calling thread's, also when the parse runs on a thread of its own
     const Clock::time_point deadline; // time_budget_ms after the parse began
     bool truncated = false;           // GMime hit the end of input inside headers or a multipart
+    bool headers_only = false;        // parse_headers_only(): the body was never read
     std::size_t text_bytes = 0;       // decoded text and HTML kept, against max_decoded_bytes
     std::size_t links = 0;            // against max_urls
 
@@ -1243,8 +1245,8 @@ class MessageWalker {
         const int n = g_mime_multipart_get_count(multipart);
         if (n <= 0) {
             // No boundary, or one never found: GMime keeps the whole body as the prologue. A mail client may
-            // well show it, so the rules see it as text.
-            m_message.facts.insert("malformed-mime");
+            // well show it, so the rules see it as text. A body that was never read has no parts to find.
+            if (!m_state.headers_only) m_message.facts.insert("malformed-mime");
             const char* prologue = g_mime_multipart_get_prologue(multipart);
             if (prologue != nullptr && !is_blank(prologue)) add_raw_text(m_state, prologue);
             return;
@@ -1445,8 +1447,9 @@ void parse_with_gmime(std::string_view raw, ParseState& state) {
     walker.collect_headers(parsed.get());
     walker.walk(parsed.get(), 1);
     // A message of headers alone is complete (RFC 5322 makes the body optional); running out inside a
-    // multipart is not.
-    if (state.truncated && has_body_separator(input)) message.facts.insert("malformed-mime");
+    // multipart is not, unless the body was never read.
+    if (state.truncated && !state.headers_only && has_body_separator(input))
+        message.facts.insert("malformed-mime");
     t_scratch->release_if_large();
 }
 
@@ -1491,15 +1494,31 @@ void recycle_message(ParsedMessage& message) {
     t_spares->recycle(message);
 }
 
-void parse_message(std::string_view raw, ParsedMessage& out, const Limits& limits, StageSplit* split) {
+namespace {
+
+void parse_into(std::string_view raw, ParsedMessage& out, const Limits& limits, StageSplit* split,
+                bool headers_only) {
     t_spares->recycle(out);
     out.raw_size = raw.size();
+    out.body_read = !headers_only;
+    if (headers_only) out.facts.emplace(k_oversize_fact);
     if (is_blank(raw)) {
         out.facts.insert("malformed-mime");
         return;
     }
     ParseState state{out, limits, split, *t_spares};
+    state.headers_only = headers_only;
     if (raw.size() <= k_big_message_bytes || !parse_on_big_stack(raw, state)) parse_guarded(raw, state);
+}
+
+} // namespace
+
+void parse_message(std::string_view raw, ParsedMessage& out, const Limits& limits, StageSplit* split) {
+    parse_into(raw, out, limits, split, false);
+}
+
+void parse_headers_only(std::string_view headers, ParsedMessage& out, const Limits& limits) {
+    parse_into(headers, out, limits, nullptr, true);
 }
 
 ParsedMessage parse_message(std::string_view raw, const Limits& limits, StageSplit* split) {

@@ -2,7 +2,10 @@
 # oversize: a message over limits.max_message_bytes, through a real Postfix in enforce mode. It carries the
 # `oversize` fact that rules may name (docs/rules.md): a rule `fact: oversize` with `action: quarantine`
 # holds it in Postfix's hold queue, and the decision log notes `oversize` once. A message under the limit is
-# delivered as before. Every wait is bounded.
+# delivered as before. Under the shipped rules, which require a footer in the body, the same compliant message
+# past the limit is delivered (on_oversize: accept): its body was not read, so the footer rules are not
+# judged, and the multipart its headers announce is not malformed for the parts no one read. Every wait is
+# bounded.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -42,5 +45,23 @@ expect_decision action quarantine
 expect_hit oversize-quarantine
 [ "$(decision_field notes | grep -cx oversize)" -eq 1 ] || fail "decision notes: $(decision_field notes)"
 pass "oversize: the fact is set, the rule naming it held the message"
+presend_stop
+
+cat >"$IT_WORKDIR/shipped.yaml" <<EOF
+mode: enforce
+rules_dir: $SRC_DIR/rules
+cache_dir: ""
+decision_log: $DECISIONS
+limits: {max_message_bytes: 64K}
+EOF
+presend_start --config "$IT_WORKDIR/shipped.yaml"
+send_mail "$big"
+expect_reply 250
+expect_delivered
+expect_decision action accept
+hits=$(decision_field hits)
+[ -z "$hits" ] || fail "the shipped rules judged the unread body of a compliant message: $(decision_json -)"
+[ "$(decision_field notes | grep -cx oversize)" -eq 1 ] || fail "decision notes: $(decision_field notes)"
+pass "oversize: a compliant message past the limit is delivered under the shipped rules, no footer rule judged"
 
 presend_stop

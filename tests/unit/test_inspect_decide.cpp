@@ -235,3 +235,53 @@ TEST_CASE("fact rules fire on what the parser found wrong with the message") {
     REQUIRE_FALSE(result.ok());
     CHECK_THAT(result.diagnostics[0].str(), Catch::Contains("unknown fact 'malformed' (did you mean 'malformed-mime'?)"));
 }
+
+TEST_CASE("a message whose body was not read: rules that need the body are not judged, nor what rests on them") {
+    TempDir dir;
+    auto rules = rules_from(dir, R"(rules:
+  - {id: no-unsub, description: x, regex: "unsubscribe", flags: i, target: footer, absent: true, score: 6}
+  - {id: no-address, description: x, regex: "street", flags: i, target: footer, absent: true, score: 6}
+  - {id: no-footer, description: x, all: [no-unsub, no-address], action: reject}
+  - {id: spam-word, description: x, regex: "free money", flags: i, target: body, score: 5}
+  - {id: clean, description: x, not: spam-word, score: 0.5}
+  - {id: bulk-or-spam, description: x, any: [spam-word, bulk], score: 0.25}
+  - {id: link-mismatch, description: x, check: link-domain-mismatch, score: 1}
+  - {id: honest-links, description: x, not: link-mismatch, score: 0.5}
+  - {id: bulk, description: x, header_present: List-Id, score: 1}
+  - {id: no-date, description: x, header_absent: Date, score: 1}
+  - {id: subject-shouts, description: x, regex: "!!!", target: subject, score: 1}
+  - {id: subject-no-brand, description: x, regex: "acme", flags: i, target: subject, absent: true, score: 1}
+  - {id: too-big, description: x, fact: oversize, score: 1}
+)");
+    ParsedMessage m = message_with({{"List-Id", "<n.example>"}, {"Subject", "Sale!!!"}});
+    // Read whole, an empty body misses its footer and has no spam: every rule is judged.
+    CHECK(hit_ids(inspect(*rules, m, {})) ==
+          std::vector<std::string>{"no-unsub", "no-address", "no-footer", "clean", "bulk", "bulk-or-spam",
+                                   "honest-links", "no-date", "subject-shouts", "subject-no-brand"});
+    // Headers only: the body rules and the compositions they decide are left out; header rules, subject
+    // rules, the composition a header rule decides, and the oversize fact are judged as before.
+    m.body_read = false;
+    m.facts.insert("oversize");
+    CHECK(hit_ids(inspect(*rules, m, {})) ==
+          std::vector<std::string>{"bulk", "bulk-or-spam", "no-date", "subject-shouts", "subject-no-brand",
+                                   "too-big"});
+}
+
+TEST_CASE("parse_headers_only: the header block of a multipart gives its headers, no body and no malformed-mime") {
+    const std::string headers = "From: \"Acme\" <news@acme.example>\r\n"
+                                "Subject: Weekly\r\n"
+                                "Content-Type: multipart/alternative; boundary=\"b1\"\r\n"
+                                "\r\n";
+    ParsedMessage m;
+    parse_headers_only(headers, m);
+    CHECK_FALSE(m.body_read);
+    CHECK(m.facts == std::set<std::string>{"oversize"});
+    REQUIRE(m.header("Subject") != nullptr);
+    CHECK(m.header("Subject")->value == "Weekly");
+    CHECK(m.parts.empty());
+    // The same bytes read as a whole message: a multipart with no parts is malformed, and the body counts.
+    parse_message(headers, m);
+    CHECK(m.body_read);
+    CHECK(m.facts.count("malformed-mime") == 1);
+    CHECK(m.facts.count("oversize") == 0);
+}
