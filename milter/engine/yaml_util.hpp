@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <initializer_list>
 #include <optional>
@@ -20,12 +21,22 @@ SourcePos position(const std::string& file, const YAML::Node& node);
 // The closest of candidates to word within edit distance 3, or empty.
 std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
 
-// Calls report(key node, message) for every key of map not in allowed.
+// Calls report(key node, message) for every key of map not in allowed, and for every key given twice:
+// yaml-cpp keeps both and a lookup finds only the first, so a second `rules:` list or `score:` would be
+// dropped without a word.
 template <class Report>
 void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> allowed, Report&& report) {
     std::vector<std::string_view> known(allowed);
+    std::vector<std::pair<std::string, YAML::Mark>> seen;
     for (const auto& kv : map) {
         const auto key = kv.first.as<std::string>("");
+        const auto first = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
+        if (first != seen.end()) {
+            report(kv.first, "key '" + key + "' given twice (first at line " + std::to_string(first->second.line + 1) +
+                                 "); only the first would be read");
+            continue;
+        }
+        seen.emplace_back(key, kv.first.Mark());
         bool ok = false;
         for (auto k : known)
             ok = ok || k == key;

@@ -59,6 +59,8 @@ TEST_CASE("config errors name file, line and column") {
     CHECK_THAT(error_of("socket: 8891\n"), Catch::Contains("socket: expected"));
     CHECK_THAT(error_of("mode: [\n"), Catch::Contains("YAML syntax error"));
     CHECK_THAT(error_of("log: {level: loud}\n"), Catch::Contains("level: expected"));
+    CHECK_THAT(error_of("mode: dry-run\nmode: enforce\n"),
+               Catch::Contains("presend.yaml:2:1: key 'mode' given twice (first at line 1)"));
 }
 
 TEST_CASE("a missing config file is a clear error") {

@@ -52,6 +52,18 @@ TEST_CASE("duplicate ids are refused and point at the first definition") {
                Catch::Contains("b.yaml:2:9: rule 'dup': duplicate id (first defined at"));
 }
 
+TEST_CASE("a key given twice is an error, not a silently dropped second rules list or score") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: a\n    description: x\n    header_absent: Date\n    score: 1\n"
+                        "    score: 5\nrules:\n  - id: b\n    description: y\n    header_absent: From\n"
+                        "    action: reject\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    const auto text = all_diagnostics(result);
+    CHECK_THAT(text, Catch::Contains("r.yaml:6:5: rule 'a': key 'score' given twice (first at line 5)"));
+    CHECK_THAT(text, Catch::Contains("r.yaml:7:1: key 'rules' given twice (first at line 1)"));
+}
+
 TEST_CASE("a bad regex is an error naming the rule and the pattern") {
     TempDir dir;
     dir.write("r.yaml",
