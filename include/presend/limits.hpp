@@ -5,6 +5,7 @@
 // docs/limits.md explains each choice.
 #pragma once
 
+#include "presend/message.hpp"
 #include "presend/verdict.hpp"
 
 #include <array>
@@ -74,5 +75,13 @@ std::vector<LimitFact> limits_passed(const std::vector<std::string>& notes);
 // only, and a changed verdict gets a reply naming the first limit. Returns the limits passed.
 std::vector<LimitFact> apply_limits(Verdict& verdict, const Limits& limits,
                                     std::chrono::steady_clock::duration parse_and_inspect);
+
+// Past max_message_bytes only the headers are parsed (MessageBuilder::headers_only(), in the daemon and in
+// `presend check`). mark_oversize() gives the parsed headers the fact `oversize` before they are judged,
+// so a `fact: oversize` rule fires; apply_oversize() then notes it (and headers-truncated when the header
+// block itself passed the cap) and raises the verdict to at least limits.on_oversize.
+inline constexpr std::string_view k_oversize_fact = "oversize";
+void mark_oversize(ParsedMessage& message);
+void apply_oversize(Verdict& verdict, const Limits& limits, bool headers_truncated);
 
 } // namespace presend

@@ -1,8 +1,10 @@
 // check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml...`
 // gives the verdict the daemon would give each message (enforce mode), with the same engine, offline: the
-// config's limits (time budget included) and rules_dir apply as in the daemon; --rules wins over rules_dir.
+// config's limits (time budget and max_message_bytes included) and rules_dir apply as in the daemon;
+// --rules wins over rules_dir.
 // The envelope flags select the tenant as the daemon would; --tenant and --class impose them instead.
 #include "cli/commands.hpp"
+#include "cli/milter_chunks.hpp"
 #include "cli/rules_option.hpp"
 
 #include "presend/engine.hpp"
@@ -132,10 +134,19 @@ void add_check_command(CLI::App& app, int* exit_code) {
         for (const auto& file : opts->files) {
             const std::string raw = read_file(file);
             const auto start = std::chrono::steady_clock::now();
-            const ParsedMessage message = parse_message(raw, config->limits);
+            // Past max_message_bytes the daemon judges the headers only; the MTA's chunks are assembled as
+            // the daemon does to tell. Assembly adds at most a CR per LF, so a message under half the cap
+            // cannot pass it.
+            daemon::MessageBuilder builder;
+            if (raw.size() > config->limits.max_message_bytes / 2)
+                feed(builder, to_milter_chunks(raw), config->limits.max_message_bytes);
+            const bool oversize = builder.oversize();
+            ParsedMessage message = parse_message(oversize ? builder.headers_only() : raw, config->limits);
+            if (oversize) mark_oversize(message);
             const MessageContext context = message_context(*config, opts->envelope, message, context_options);
             Verdict verdict = judge(*rules, message, opts->envelope, context, Mode::enforce);
             apply_limits(verdict, config->limits, std::chrono::steady_clock::now() - start);
+            if (oversize) apply_oversize(verdict, config->limits, builder.headers_truncated());
             if (opts->format == "json")
                 std::cout << to_json(file, message, verdict).dump() << "\n";
             else

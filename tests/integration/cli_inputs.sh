@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# cli_inputs.sh: the offline commands on the inputs users get wrong or push to the edge, through the real
+# executable: each ends in a defined verdict or a message naming what is wrong, with the documented exit
+# status. Needs no Postfix and no root.
+# shellcheck shell=bash
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ -x "$PRESEND_BIN" ] || fail "PRESEND_BIN=$PRESEND_BIN is not executable (build presend first)"
+W=$(mktemp -d /tmp/presend-cli-inputs.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+
+# A message over limits.max_message_bytes: check judges its headers only and gives it the fact oversize,
+# as the daemon does, instead of reading it whole.
+printf 'limits: {max_message_bytes: 64K}\n' >"$W/small.yaml"
+mkdir "$W/rules"
+cat >"$W/rules/r.yaml" <<'YAML'
+rules:
+  - id: oversize-hold
+    description: Messages too large to inspect are held for a person to look at.
+    fact: oversize
+    action: quarantine
+  - id: body-phrase
+    description: A phrase only the body carries.
+    phrases: ["act now"]
+    score: 1
+YAML
+{
+    printf 'From: "Shop" <news@shop.example>\nSubject: big\n\nact now\n'
+    head -c 200000 /dev/zero | tr '\0' x | fold -w 900
+} >"$W/big.eml"
+cli_expect 0 check --config "$W/small.yaml" --rules "$W/rules" "$W/big.eml"
+out_contains "big.eml: quarantine"
+out_contains "note: oversize"
+grep -q body-phrase <<<"$OUT" && fail "an oversize message's body was judged: $OUT"
+cli_expect 0 check --rules "$W/rules" "$W/big.eml"
+out_contains "big.eml: accept"
+out_contains "body-phrase"
+pass "check: past max_message_bytes the headers only, with the fact oversize"
