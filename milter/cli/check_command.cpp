@@ -1,4 +1,4 @@
-// check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml...`
+// check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml|-...`
 // gives the verdict the daemon would give each message (enforce mode), with the same engine, offline: the
 // config's limits (time budget and max_message_bytes included) and rules_dir apply as in the daemon;
 // --rules wins over rules_dir.
@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 
 namespace presend::cli {
 
@@ -105,7 +106,10 @@ void add_check_command(CLI::App& app, int* exit_code) {
         ->check(CLI::IsMember({"bulk", "transactional"}));
     opts->now_option =
         command->add_option("--now", opts->now, "Unix time at which attestation tokens are judged");
-    command->add_option("files", opts->files, "Messages to check (.eml)")->required()->check(CLI::ExistingFile);
+    command->add_option("files", opts->files, "Messages to check (.eml); - for standard input")
+        ->required()
+        ->check(CLI::Validator(
+            [](std::string& file) { return file == "-" ? std::string() : CLI::ExistingFile(file); }, "FILE|-"));
     command->callback([opts, exit_code] {
         const auto config = load_config_or_report(opts->config_file, std::cerr);
         const auto rules = config ? load_rules_or_report(opts->rules_dir.empty() ? config->rules_dir.string()
@@ -132,7 +136,9 @@ void add_check_command(CLI::App& app, int* exit_code) {
             return;
         }
         for (const auto& file : opts->files) {
-            const std::string raw = read_file(file);
+            // "-": one message piped in, as `report` and `suppress import` read standard input.
+            const std::string raw = file == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {})
+                                                : read_file(file);
             const auto start = std::chrono::steady_clock::now();
             // Past max_message_bytes the daemon judges the headers only; the MTA's chunks are assembled as
             // the daemon does to tell. Assembly adds at most a CR per LF, so a message under half the cap

@@ -37,3 +37,13 @@ cli_expect 0 check --rules "$W/rules" "$W/big.eml"
 out_contains "big.eml: accept"
 out_contains "body-phrase"
 pass "check: past max_message_bytes the headers only, with the fact oversize"
+
+# A message on standard input, as report and suppress import read theirs; an empty one still gets a verdict.
+printf 'From: "Shop" <news@shop.example>\nSubject: hi\n\nact now\n' >"$W/small.eml"
+cli_expect 0 check --rules "$W/rules" - <"$W/small.eml"
+out_contains "-: accept (score 1.0)"
+cli_expect 0 check --rules "$W/rules" - </dev/null
+out_contains "-: accept"
+cli_expect 2 check /nonexistent.eml
+out_contains "File does not exist: /nonexistent.eml"
+pass "check: - reads standard input"
