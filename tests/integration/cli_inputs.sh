@@ -47,3 +47,10 @@ out_contains "-: accept"
 cli_expect 2 check /nonexistent.eml
 out_contains "File does not exist: /nonexistent.eml"
 pass "check: - reads standard input"
+
+# A mistyped command is named, with the closest one, not answered with "A subcommand is required".
+cli_expect 2 chek "$W/big.eml"
+out_contains "unknown command 'chek' (did you mean 'check'?)"
+cli_expect 2 --rules "$W/rules" lint
+out_contains "unknown option '--rules' before the command"
+pass "an unknown command or option is named"
