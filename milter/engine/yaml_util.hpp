@@ -52,7 +52,7 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
 void check_section(const YAML::Node& node, const std::string& file, std::string_view section,
                    std::initializer_list<std::string_view> allowed);
 
-// Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file" or
+// Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file", "FILE: is a directory" or
 // "file:line:column: YAML syntax error: ...". An empty file gives a null node.
 YAML::Node load_config_file(const std::string& file);
 

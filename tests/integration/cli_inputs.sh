@@ -54,3 +54,11 @@ out_contains "unknown command 'chek' (did you mean 'check'?)"
 cli_expect 2 --rules "$W/rules" lint
 out_contains "unknown option '--rules' before the command"
 pass "an unknown command or option is named"
+
+# A directory where a file is expected is named as such, never read as an empty file or with the C++
+# library's words.
+cli_expect 2 feedback replay "$W"
+out_contains "is actually a directory"
+cli_expect 2 rates --config "$W"
+out_contains "is a directory, not a config file"
+pass "a directory given for a file is refused"

@@ -63,8 +63,10 @@ TEST_CASE("config errors name file, line and column") {
                Catch::Contains("presend.yaml:2:1: key 'mode' given twice (first at line 1)"));
 }
 
-TEST_CASE("a missing config file is a clear error") {
+TEST_CASE("a missing config file, or a directory in its place, is a clear error") {
     CHECK_THROWS_WITH(load_config("/nonexistent/presend.yaml"), Catch::Contains("cannot read config file"));
+    TempDir dir;
+    CHECK_THROWS_WITH(load_config(dir.path()), Catch::Contains("is a directory, not a config file"));
 }
 
 TEST_CASE("the suppression section is read into Config; without it there is no list") {
