@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <fstream>
 
 namespace presend::yaml {
@@ -118,7 +119,11 @@ std::optional<std::string> as_string(const YAML::Node& node) {
 std::optional<double> as_number(const YAML::Node& node) {
     if (!node.IsDefined() || !node.IsScalar()) return std::nullopt; // a missing key is not an error here
     try {
-        return node.as<double>();
+        // .nan and .inf are YAML numbers, but a NaN score never reaches a threshold and an infinite one
+        // outweighs every other rule: no setting or score means either.
+        const double value = node.as<double>();
+        if (!std::isfinite(value)) return std::nullopt;
+        return value;
     } catch (const YAML::Exception&) {
         return std::nullopt;
     }

@@ -72,7 +72,7 @@ long long bounded_integer(const std::string& file, const YAML::Node& node, std::
 // A path as written; a relative one is relative to the config file's directory.
 std::filesystem::path config_path(const std::string& file, const YAML::Node& node, std::string_view key);
 
-// Scalar conversions that return nullopt instead of throwing.
+// Scalar conversions that return nullopt instead of throwing; as_number refuses .nan and .inf.
 std::optional<std::string> as_string(const YAML::Node& node);
 std::optional<double> as_number(const YAML::Node& node);
 std::optional<long long> as_integer(const YAML::Node& node);

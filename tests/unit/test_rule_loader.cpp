@@ -248,3 +248,14 @@ TEST_CASE("lint refuses rules that can never fire") {
     CHECK_THAT(text, Catch::Contains("rule 'both': can never fire"));
     CHECK_THAT(text, Catch::Contains("rule 'contradiction': can never fire"));
 }
+
+TEST_CASE("a score or threshold of .nan or .inf is refused: no total could reach or pass it sensibly") {
+    TempDir dir;
+    dir.write("r.yaml", "policy:\n  thresholds: {tag: .nan}\nrules:\n  - id: a\n    description: x\n"
+                        "    header_absent: Date\n    score: .inf\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    const auto text = all_diagnostics(result);
+    CHECK_THAT(text, Catch::Contains("r.yaml:2:21: thresholds.tag: expected a positive number"));
+    CHECK_THAT(text, Catch::Contains("r.yaml:7:12: rule 'a': score: expected a number"));
+}
