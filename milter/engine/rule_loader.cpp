@@ -131,6 +131,18 @@ class Loader {
     std::uint64_t m_hash = 14695981039346656037ull; // FNV-1a over file names and contents
 };
 
+// yaml-cpp says "illegal block entry" or the like for a tab in the indentation, which editors hide.
+std::string tab_hint(std::string_view text, int error_line) {
+    std::size_t start = 0;
+    for (int line = 0; line < error_line && start != std::string_view::npos; ++line) {
+        start = text.find('\n', start);
+        if (start != std::string_view::npos) ++start;
+    }
+    if (start == std::string_view::npos) return {};
+    const auto indent = text.substr(start, text.find_first_not_of(" \t", start) - start);
+    return indent.find('\t') == std::string_view::npos ? "" : " (a tab indents this line; YAML indents with spaces only)";
+}
+
 void hash_bytes(std::uint64_t& hash, std::string_view bytes) {
     for (unsigned char c : bytes) {
         hash ^= c;
@@ -223,7 +235,8 @@ void Loader::load_file(const std::filesystem::path& path) {
     try {
         root = YAML::Load(text);
     } catch (const YAML::ParserException& e) {
-        error_at({m_file, e.mark.line + 1, e.mark.column + 1}, "", "YAML syntax error: " + e.msg);
+        error_at({m_file, e.mark.line + 1, e.mark.column + 1}, "",
+                 "YAML syntax error: " + e.msg + tab_hint(text, e.mark.line));
         return;
     }
     if (root.IsNull()) return;
@@ -502,6 +515,11 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
                 return false;
             }
             if (!trusted(path, yaml::position(m_file, file), rule.id)) return false;
+            std::error_code ec;
+            if (std::filesystem::is_directory(path, ec)) {
+                error(file, rule.id, "phrases_file '" + name + "' is a directory; expected a file of phrases");
+                return false;
+            }
             std::ifstream in(path);
             if (!in) {
                 error(file, rule.id, "cannot read phrases_file '" + name + "'");
@@ -678,7 +696,10 @@ void Loader::order_compositions() {
         index.emplace(m_rules[i].id, i);
     for (const auto& rule : m_rules)
         for (const auto& child : rule.children) {
-            if (!index.count(child)) {
+            if (!index.count(child) && m_ids.count(child)) {
+                // Its own errors are reported; "unknown rule" would send the officer looking for a typo.
+                error_at(rule.pos, rule.id, "names rule '" + child + "', which has errors (see above)");
+            } else if (!index.count(child)) {
                 const auto& ids = m_ids;
                 std::vector<std::string_view> known;
                 for (const auto& [id, pos] : ids)

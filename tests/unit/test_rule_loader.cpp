@@ -259,3 +259,33 @@ TEST_CASE("a score or threshold of .nan or .inf is refused: no total could reach
     CHECK_THAT(text, Catch::Contains("r.yaml:2:21: thresholds.tag: expected a positive number"));
     CHECK_THAT(text, Catch::Contains("r.yaml:7:12: rule 'a': score: expected a number"));
 }
+
+TEST_CASE("a composition naming a rule with errors says so, not that the rule is unknown") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: broken\n    description: x\n    check: nope\n    action: reject\n"
+                        "  - id: both\n    description: y\n    all: [broken]\n    action: reject\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    const auto text = all_diagnostics(result);
+    CHECK_THAT(text, Catch::Contains("r.yaml:6:5: rule 'both': names rule 'broken', which has errors"));
+    CHECK_THAT(text, !Catch::Contains("unknown rule 'broken'"));
+}
+
+TEST_CASE("a phrases_file that is a directory is named as one") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() / "lists");
+    dir.write("r.yaml", "rules:\n  - id: a\n    description: x\n    phrases_file: lists\n    score: 1\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    CHECK_THAT(all_diagnostics(result),
+               Catch::Contains("r.yaml:4:19: rule 'a': phrases_file 'lists' is a directory"));
+}
+
+TEST_CASE("a tab in the indentation is named in the syntax error") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n\t- id: a\n\t  description: x\n");
+    const auto result = load_rules(dir.path());
+    REQUIRE_FALSE(result.ok());
+    CHECK_THAT(all_diagnostics(result),
+               Catch::Contains("r.yaml:2:2: YAML syntax error: illegal block entry (a tab indents this line"));
+}
