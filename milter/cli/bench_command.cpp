@@ -188,8 +188,10 @@ void add_bench_command(CLI::App& app, int* exit_code) {
     auto* command = app.add_subcommand("bench", "Measure the engine: pattern compile time, per-stage latency, "
                                                 "throughput against the bare hs_scan floor");
     add_rules_option(*command, opts->rules_dir);
+    // One argument, split at commas: the corpus files that follow are not phrase counts.
     command->add_option("--phrases", opts->phrase_counts, "Synthetic phrase counts to compile and scan with")
         ->delimiter(',')
+        ->allow_extra_args(false)
         ->check(CLI::Range(1, 1000000));
     command->add_option("--iterations", opts->iterations, "Passes over the corpus")->check(CLI::Range(1, 100000));
     command->add_flag("--json", opts->json, "Print one JSON object (runs, stages, floor, RSS) instead of tables");
@@ -199,6 +201,12 @@ void add_bench_command(CLI::App& app, int* exit_code) {
         const auto base_dir = opts->rules_dir.empty() ? default_rules_dir() : std::filesystem::path(opts->rules_dir);
         auto corpus = opts->corpus;
         if (corpus.empty()) {
+            if (!std::filesystem::is_directory(base_dir / "examples")) {
+                std::cerr << "presend bench: no messages given and no " << (base_dir / "examples").string()
+                          << " to take them from\n";
+                *exit_code = 2;
+                return;
+            }
             for (const auto& entry : std::filesystem::directory_iterator(base_dir / "examples"))
                 if (entry.path().extension() == ".eml") corpus.push_back(entry.path().string());
             std::sort(corpus.begin(), corpus.end());

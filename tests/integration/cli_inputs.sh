@@ -62,3 +62,11 @@ out_contains "is actually a directory"
 cli_expect 2 rates --config "$W"
 out_contains "is a directory, not a config file"
 pass "a directory given for a file is refused"
+
+# bench: the corpus may follow --phrases (one argument, split at commas); a rules directory without
+# examples/ and no corpus given is said, not a filesystem exception.
+cli_expect 0 bench --rules "$W/rules" --iterations 1 --phrases 1,2 --json "$W/small.eml"
+[ "$(grep -c '"phrases":' <<<"$OUT")" -eq 3 ] || fail "expected runs with 0, 1 and 2 phrases: $OUT"
+cli_expect 2 bench --rules "$W/rules" --iterations 1
+out_contains "no messages given and no $W/rules/examples to take them from"
+pass "bench: corpus after --phrases; no corpus at all"
