@@ -110,6 +110,8 @@ void add_check_command(CLI::App& app, int* exit_code) {
         ->required()
         ->check(CLI::Validator(
             [](std::string& file) { return file == "-" ? std::string() : CLI::ExistingFile(file); }, "FILE|-"));
+    command->footer("Exit status: 0 a verdict for every message, whatever it is; 2 the rules, the config or a "
+                    "message cannot be read.");
     command->callback([opts, exit_code] {
         const auto config = load_config_or_report(opts->config_file, std::cerr);
         const auto rules = config ? load_rules_or_report(opts->rules_dir.empty() ? config->rules_dir.string()

@@ -70,3 +70,19 @@ cli_expect 0 bench --rules "$W/rules" --iterations 1 --phrases 1,2 --json "$W/sm
 cli_expect 2 bench --rules "$W/rules" --iterations 1
 out_contains "no messages given and no $W/rules/examples to take them from"
 pass "bench: corpus after --phrases; no corpus at all"
+
+# Exit status, as the --help footers and docs/rules.md give it: a broken rule file is lint's 1 and the
+# 2 of the commands that need the rules to work.
+mkdir "$W/broken"
+printf 'rules:\n  - id: a\n    description: x\n    header_absent: Date\n    score: 1\n    score: 2\n' >"$W/broken/r.yaml"
+cli_expect 1 lint --rules "$W/broken"
+out_contains "r.yaml:6:5: rule 'a': key 'score' given twice (first at line 5)"
+cli_expect 2 test --rules "$W/broken"
+out_contains "r.yaml:6:5: rule 'a': key 'score' given twice"
+cli_expect 2 check --rules "$W/broken" "$W/small.eml"
+out_contains "r.yaml:6:5: rule 'a': key 'score' given twice"
+for command in lint test check; do
+    cli_expect 0 "$command" --help
+    out_contains "Exit status: 0"
+done
+pass "exit status of lint, test and check on a broken rule file, and in their --help"
