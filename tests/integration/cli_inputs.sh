@@ -86,3 +86,8 @@ for command in lint test check; do
     out_contains "Exit status: 0"
 done
 pass "exit status of lint, test and check on a broken rule file, and in their --help"
+
+# serve: a unix socket in a directory that does not exist is a usage error, before anything starts.
+cli_expect 2 serve --socket "unix:$W/missing/presend.sock"
+out_contains "--socket: no directory $W/missing for the socket"
+pass "serve: a unix socket's missing directory is named"
