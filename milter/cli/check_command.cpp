@@ -109,9 +109,11 @@ void add_check_command(CLI::App& app, int* exit_code) {
     command->add_option("files", opts->files, "Messages to check (.eml); - for standard input")
         ->required()
         ->check(CLI::Validator(
-            [](std::string& file) { return file == "-" ? std::string() : CLI::ExistingFile(file); }, "FILE|-"));
-    command->footer("Exit status: 0 a verdict for every message, whatever it is; 2 the rules, the config or a "
-                    "message cannot be read.");
+            [](std::string& file) { return file == "-" ? std::string() : CLI::ExistingFile(file); },
+            "FILE|-"));
+    command->footer(
+        "Exit status: 0 a verdict for every message, whatever it is; 2 the rules, the config or a "
+        "message cannot be read.");
     command->callback([opts, exit_code] {
         const auto config = load_config_or_report(opts->config_file, std::cerr);
         const auto rules = config ? load_rules_or_report(opts->rules_dir.empty() ? config->rules_dir.string()
@@ -139,8 +141,8 @@ void add_check_command(CLI::App& app, int* exit_code) {
         }
         for (const auto& file : opts->files) {
             // "-": one message piped in, as `report` and `suppress import` read standard input.
-            const std::string raw = file == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {})
-                                                : read_file(file);
+            const std::string raw =
+                file == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {}) : read_file(file);
             const auto start = std::chrono::steady_clock::now();
             // Past max_message_bytes the daemon judges the headers only; the MTA's chunks are assembled as
             // the daemon does to tell. Assembly adds at most a CR per LF, so a message under half the cap

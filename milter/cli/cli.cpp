@@ -26,7 +26,8 @@ std::string unknown_command(CLI::App& app, const std::string& first) {
     std::string list;
     for (auto name : names)
         list += (list.empty() ? "" : ", ") + std::string(name);
-    if (first.rfind('-', 0) == 0) return "unknown option '" + first + "' before the command; commands: " + list;
+    if (first.rfind('-', 0) == 0)
+        return "unknown option '" + first + "' before the command; commands: " + list;
     const auto hint = yaml::suggest(first, names);
     return "unknown command '" + first + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
            "; commands: " + list;

@@ -23,7 +23,8 @@ MilterChunks to_milter_chunks(std::string_view raw) {
         const auto colon = line.find(':');
         if (colon == std::string_view::npos) continue; // the MTA would not pass it on as a header
         std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+            value.remove_prefix(1);
         out.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
     }
     std::string body;
@@ -32,16 +33,18 @@ MilterChunks to_milter_chunks(std::string_view raw) {
         if (raw[i] == '\n' && (i == pos || raw[i - 1] != '\r')) body += '\r';
         body += raw[i];
     }
-    for (std::size_t i = 0; i < body.size(); i += k_milter_chunk) out.body.push_back(body.substr(i, k_milter_chunk));
+    for (std::size_t i = 0; i < body.size(); i += k_milter_chunk)
+        out.body.push_back(body.substr(i, k_milter_chunk));
     return out;
 }
 
-
 void feed(daemon::MessageBuilder& builder, const MilterChunks& chunks, std::size_t max_bytes) {
     builder.reset(max_bytes);
-    for (const auto& [name, value] : chunks.headers) builder.add_header(name, value);
+    for (const auto& [name, value] : chunks.headers)
+        builder.add_header(name, value);
     builder.end_headers();
-    for (const auto& chunk : chunks.body) builder.add_body(chunk);
+    for (const auto& chunk : chunks.body)
+        builder.add_body(chunk);
 }
 
 } // namespace presend::cli

@@ -36,7 +36,9 @@ std::vector<LimitFact> apply_limits(Verdict& verdict, const Limits& limits,
     return passed;
 }
 
-void mark_oversize(ParsedMessage& message) { message.facts.emplace(k_oversize_fact); }
+void mark_oversize(ParsedMessage& message) {
+    message.facts.emplace(k_oversize_fact);
+}
 
 void apply_oversize(Verdict& verdict, const Limits& limits, bool headers_truncated) {
     // judge() copied the fact mark_oversize() set into the notes; a message judged without it gets it here.

@@ -140,7 +140,9 @@ std::string tab_hint(std::string_view text, int error_line) {
     }
     if (start == std::string_view::npos) return {};
     const auto indent = text.substr(start, text.find_first_not_of(" \t", start) - start);
-    return indent.find('\t') == std::string_view::npos ? "" : " (a tab indents this line; YAML indents with spaces only)";
+    return indent.find('\t') == std::string_view::npos
+               ? ""
+               : " (a tab indents this line; YAML indents with spaces only)";
 }
 
 void hash_bytes(std::uint64_t& hash, std::string_view bytes) {
@@ -517,7 +519,8 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
             if (!trusted(path, yaml::position(m_file, file), rule.id)) return false;
             std::error_code ec;
             if (std::filesystem::is_directory(path, ec)) {
-                error(file, rule.id, "phrases_file '" + name + "' is a directory; expected a file of phrases");
+                error(file, rule.id,
+                      "phrases_file '" + name + "' is a directory; expected a file of phrases");
                 return false;
             }
             std::ifstream in(path);

@@ -54,7 +54,8 @@ std::string suggest(std::string_view word, const std::vector<std::string_view>& 
 YAML::Node load_config_file(const std::string& file) {
     // A directory opens as a stream and fails only in the middle of reading, with the C++ library's words.
     std::error_code ec;
-    if (std::filesystem::is_directory(file, ec)) throw ConfigError(file + ": is a directory, not a config file");
+    if (std::filesystem::is_directory(file, ec))
+        throw ConfigError(file + ": is a directory, not a config file");
     std::ifstream in(file);
     if (!in) throw ConfigError(file + ": cannot read config file");
     try {

@@ -30,10 +30,11 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
     std::vector<std::pair<std::string, YAML::Mark>> seen;
     for (const auto& kv : map) {
         const auto key = kv.first.as<std::string>("");
-        const auto first = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
+        const auto first =
+            std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
         if (first != seen.end()) {
-            report(kv.first, "key '" + key + "' given twice (first at line " + std::to_string(first->second.line + 1) +
-                                 "); only the first would be read");
+            report(kv.first, "key '" + key + "' given twice (first at line " +
+                                 std::to_string(first->second.line + 1) + "); only the first would be read");
             continue;
         }
         seen.emplace_back(key, kv.first.Mark());
@@ -52,8 +53,8 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
 void check_section(const YAML::Node& node, const std::string& file, std::string_view section,
                    std::initializer_list<std::string_view> allowed);
 
-// Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file", "FILE: is a directory" or
-// "file:line:column: YAML syntax error: ...". An empty file gives a null node.
+// Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file", "FILE: is a directory"
+// or "file:line:column: YAML syntax error: ...". An empty file gives a null node.
 YAML::Node load_config_file(const std::string& file);
 
 // The value of one top-level key of a whole config file, for the commands that read only their own

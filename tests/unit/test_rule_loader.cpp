@@ -286,6 +286,7 @@ TEST_CASE("a tab in the indentation is named in the syntax error") {
     dir.write("r.yaml", "rules:\n\t- id: a\n\t  description: x\n");
     const auto result = load_rules(dir.path());
     REQUIRE_FALSE(result.ok());
-    CHECK_THAT(all_diagnostics(result),
-               Catch::Contains("r.yaml:2:2: YAML syntax error: illegal block entry (a tab indents this line"));
+    CHECK_THAT(
+        all_diagnostics(result),
+        Catch::Contains("r.yaml:2:2: YAML syntax error: illegal block entry (a tab indents this line"));
 }
