@@ -7,6 +7,7 @@
 #include "engine/file_trust.hpp"
 #include "engine/names.hpp"
 #include "engine/pattern_set.hpp"
+#include "engine/utf8.hpp"
 #include "engine/yaml_util.hpp"
 
 #include <algorithm>
@@ -232,6 +233,17 @@ void Loader::load_file(const std::filesystem::path& path) {
     const std::string text = buffer.str();
     hash_bytes(m_hash, path.filename().string());
     hash_bytes(m_hash, text);
+    // Messages reach the rules as UTF-8: a phrase saved as Latin-1 or Windows-1252 could never match.
+    if (const auto bad = valid_utf8_prefix(text); bad != text.size()) {
+        const auto line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+        const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+        const auto column = line_start == std::string::npos || bad == 0 ? bad + 1 : bad - line_start;
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+        error_at({m_file, static_cast<int>(line), static_cast<int>(column)}, "",
+                 std::string("not UTF-8 (byte ") + byte + "); save the file as UTF-8");
+        return;
+    }
 
     YAML::Node root;
     try {
@@ -530,12 +542,20 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
             }
             hash_bytes(m_hash, name);
             std::string line;
+            std::size_t line_number = 0;
             while (std::getline(in, line)) {
+                ++line_number;
                 hash_bytes(m_hash, line);
                 while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
                     line.pop_back();
                 const auto start = line.find_first_not_of(" \t");
                 if (start == std::string::npos || line[start] == '#') continue;
+                if (valid_utf8_prefix(line) != line.size()) {
+                    error(file, rule.id,
+                          "phrases_file '" + name + "' line " + std::to_string(line_number) +
+                              " is not UTF-8; save the file as UTF-8");
+                    return false;
+                }
                 rule.patterns.push_back(line.substr(start));
                 if (rule.patterns.size() > k_max_phrases_per_rule) {
                     error(file, rule.id, "more than 200000 phrases in one rule");
