@@ -158,7 +158,11 @@ void add_check_command(CLI::App& app, int* exit_code) {
             apply_limits(verdict, config->limits, std::chrono::steady_clock::now() - start);
             if (oversize) apply_oversize(verdict, config->limits, builder.headers_truncated());
             if (opts->format == "json")
-                std::cout << to_json(file, message, verdict).dump() << "\n";
+                // A file name need not be UTF-8: U+FFFD stands in, as in the decision log, rather than the
+                // dump throwing.
+                std::cout << to_json(file, message, verdict)
+                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                          << "\n";
             else
                 print_text(file, verdict, *rules, opts->explain);
         }

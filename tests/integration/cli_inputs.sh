@@ -91,3 +91,15 @@ pass "exit status of lint, test and check on a broken rule file, and in their --
 cli_expect 2 serve --socket "unix:$W/missing/presend.sock"
 out_contains "--socket: no directory $W/missing for the socket"
 pass "serve: a unix socket's missing directory is named"
+
+# JSON output of bytes that are not UTF-8 (a file name, a source imported from a Latin-1 CSV): U+FFFD
+# stands in, as in the decision log, instead of a JSON library exception and exit 2.
+cp "$W/small.eml" "$W/caf$(printf '\351').eml"
+cli_expect 0 check --rules "$W/rules" --format json "$W/caf$(printf '\351').eml"
+out_contains "caf"$'\xef\xbf\xbd'".eml"
+cli_expect 0 suppress add --store "sqlite:$W/s.db" --source "caf$(printf '\351')" x@shop.example
+cli_expect 0 suppress list --store "sqlite:$W/s.db" --format json
+out_contains '"source":"caf'$'\xef\xbf\xbd''"'
+cli_expect 1 suppress check --store "sqlite:$W/s.db" --format json x@shop.example
+out_contains '"source":"caf'$'\xef\xbf\xbd''"'
+pass "JSON output of bytes that are not UTF-8"
