@@ -126,6 +126,7 @@ class Loader {
     std::string m_file; // as shown in diagnostics
     std::vector<Rule> m_rules;
     std::map<std::string, SourcePos> m_ids;
+    std::map<std::string, std::vector<SourcePos>> m_pattern_pos; // rule id → where each YAML pattern is
     std::optional<SourcePos> m_policy_pos;
     Policy m_policy;
     std::vector<Diagnostic> m_diagnostics;
@@ -187,7 +188,11 @@ LoadResult Loader::run() {
         const Rule& rule = m_rules[e.rule];
         const auto what = rule.kind == RuleKind::phrases ? "bad phrase" : "bad regex";
         const std::string pattern = e.pattern < rule.patterns.size() ? rule.patterns[e.pattern] : "";
-        error_at(rule.pos, rule.id, std::string(what) + " '" + pattern + "': " + e.message);
+        // At the pattern itself when the YAML gave it (a list may be long); a phrases_file line at the rule.
+        const auto written = m_pattern_pos.find(rule.id);
+        const bool at_pattern = written != m_pattern_pos.end() && e.pattern < written->second.size();
+        error_at(at_pattern ? written->second[e.pattern] : rule.pos, rule.id,
+                 std::string(what) + " '" + pattern + "': " + e.message);
     }
     if (has_errors()) return {nullptr, m_diagnostics};
 
@@ -592,8 +597,11 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
 }
 
 bool Loader::load_patterns(const YAML::Node& node, Rule& rule, const char* key) {
+    auto& positions = m_pattern_pos[rule.id];
+    positions.clear(); // one pattern list per rule
     if (node.IsScalar()) {
         rule.patterns.push_back(node.Scalar());
+        positions.push_back(yaml::position(m_file, node));
     } else if (node.IsSequence() && node.size() > 0) {
         for (const auto& p : node) {
             auto text = yaml::as_string(p);
@@ -602,6 +610,7 @@ bool Loader::load_patterns(const YAML::Node& node, Rule& rule, const char* key) 
                 return false;
             }
             rule.patterns.push_back(*text);
+            positions.push_back(yaml::position(m_file, p));
         }
     } else {
         error(node, rule.id, std::string(key) + ": expected a text or a list of texts");
@@ -640,7 +649,13 @@ void Loader::load_examples(const YAML::Node& node, Rule& rule) {
                 yaml::check_keys(
                     item, {"file", "text", "facts", "class"},
                     [&](const YAML::Node& name, const std::string& message) { error(name, rule.id, message); });
-                if (auto text = item["text"]) example.text = yaml::as_string(text).value_or("");
+                if (auto text = item["text"]) {
+                    if (auto value = yaml::as_string(text))
+                        example.text = *value;
+                    else
+                        error(text, rule.id,
+                              "text: expected the message as text (headers, empty line, body)");
+                }
                 if (auto file = item["file"]) {
                     example.file = m_path.parent_path() / yaml::as_string(file).value_or("");
                     std::error_code ec;

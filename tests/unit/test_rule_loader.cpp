@@ -63,14 +63,14 @@ TEST_CASE("a key given twice is an error, not a silently dropped second rules li
     CHECK_THAT(text, Catch::Contains("r.yaml:7:1: key 'rules' given twice (first at line 1)"));
 }
 
-TEST_CASE("a bad regex is an error naming the rule and the pattern") {
+TEST_CASE("a bad regex is an error naming the rule and the pattern, at the pattern") {
     TempDir dir;
-    dir.write("r.yaml",
-              "rules:\n  - id: broken\n    description: x\n    regex: \"free (money\"\n    action: tag\n");
-    const auto result = load_rules(dir.path());
-    REQUIRE_FALSE(result.ok());
-    CHECK_THAT(all_diagnostics(result),
-               Catch::Contains("r.yaml:2:5: rule 'broken': bad regex 'free (money'"));
+    dir.write(
+        "r.yaml",
+        "rules:\n  - id: broken\n    description: x\n    regex: \"free (money\"\n    action: tag\n"
+        "  - id: listed\n    description: y\n    regex:\n      - fine\n      - 'a(?=b)'\n    score: 1\n");
+    CHECK_THAT(load_errors(dir), Catch::Contains("r.yaml:4:12: rule 'broken': bad regex 'free (money'") &&
+                                     Catch::Contains("r.yaml:10:9: rule 'listed': bad regex 'a(?=b)'"));
 }
 
 TEST_CASE("bad values are errors: action, target, check, min_count") {
@@ -293,4 +293,12 @@ TEST_CASE("a rule file or phrases_file that is not UTF-8 is refused at the first
                 "rules:\n  - id: a\n    description: x\n    phrases_file: list.txt\n    score: 1\n");
     CHECK_THAT(load_errors(other),
                Catch::Contains("r.yaml:4:19: rule 'a': phrases_file 'list.txt' line 2 is not UTF-8"));
+}
+
+TEST_CASE("an example's text that is not text is an error, not an empty message") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: a\n    description: x\n    header_absent: Date\n    score: 1\n"
+                        "    examples:\n      match: [{text: [Subject, x]}]\n");
+    CHECK_THAT(load_errors(dir),
+               Catch::Contains("r.yaml:7:22: rule 'a': text: expected the message as text"));
 }
