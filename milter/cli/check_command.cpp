@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <limits>
 
 namespace presend::cli {
 
@@ -105,7 +106,8 @@ void add_check_command(CLI::App& app, int* exit_code) {
     command->add_option("--class", opts->message_class, "Message class instead of the tenant's")
         ->check(CLI::IsMember({"bulk", "transactional"}));
     opts->now_option =
-        command->add_option("--now", opts->now, "Unix time at which attestation tokens are judged");
+        command->add_option("--now", opts->now, "Unix time at which attestation tokens are judged")
+            ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
     command->add_option("files", opts->files, "Messages to check (.eml); - for standard input")
         ->required()
         ->check(CLI::Validator(
