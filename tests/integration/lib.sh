@@ -338,6 +338,9 @@ $OUT"; }
 presend_start() {
     [ -x "$PRESEND_BIN" ] || fail "PRESEND_BIN=$PRESEND_BIN is not executable (build presend first)"
     local socket=${PRESEND_SOCKET:-inet:$PF_MILTER_PORT@127.0.0.1}
+    # A unix socket counts as listening once its file exists: one left by the previous presend would let the
+    # wait below end before this one has bound it, and Postfix's next connection be refused.
+    case $socket in unix:*) rm -f "${socket#unix:}" ;; esac
     (cd "$SRC_DIR" && exec "$PRESEND_BIN" serve --socket "$socket" "$@") >>"$PRESEND_OUT" 2>>"$PRESEND_LOG" &
     PRESEND_PID=$!
     wait_until "$k_start_timeout" eval 'presend_listening "$socket" || ! alive "$PRESEND_PID"' || true
