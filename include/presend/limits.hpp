@@ -63,8 +63,6 @@ inline constexpr std::array<LimitFact, 7> k_limit_facts{{
 
 // Set beside any of the facts above, so one `fact:` rule can watch them all.
 inline constexpr std::string_view k_limit_exceeded_fact = "limit-exceeded";
-// Past max_message_bytes: only the headers were read (parse_headers_only, presend/engine.hpp).
-inline constexpr std::string_view k_oversize_fact = "oversize";
 
 // The limits a verdict's notes show were passed, in k_limit_facts order.
 std::vector<LimitFact> limits_passed(const std::vector<std::string>& notes);
@@ -76,5 +74,12 @@ std::vector<LimitFact> limits_passed(const std::vector<std::string>& notes);
 // only, and a changed verdict gets a reply naming the first limit. Returns the limits passed.
 std::vector<LimitFact> apply_limits(Verdict& verdict, const Limits& limits,
                                     std::chrono::steady_clock::duration parse_and_inspect);
+
+// Past max_message_bytes only the headers are parsed (MessageBuilder::headers_only(), in the daemon and in
+// `presend check`), by parse_headers_only() (presend/engine.hpp), which gives them the fact `oversize` before
+// they are judged, so a `fact: oversize` rule fires; apply_oversize() then notes it (and headers-truncated
+// when the header block itself passed the cap) and raises the verdict to at least limits.on_oversize.
+inline constexpr std::string_view k_oversize_fact = "oversize";
+void apply_oversize(Verdict& verdict, const Limits& limits, bool headers_truncated);
 
 } // namespace presend

@@ -5,9 +5,9 @@
 // databases (the floor). Stages are timed in CPU time (CpuClock), so the figures are per core even on a
 // busy machine. --json prints one object for scripts instead of the table.
 #include "cli/commands.hpp"
+#include "cli/milter_chunks.hpp"
 #include "cli/rules_option.hpp"
 
-#include "daemon/message_builder.hpp"
 #include "engine/pattern_set.hpp"
 #include "engine/scan_inputs.hpp"
 #include "presend/engine.hpp"
@@ -68,47 +68,6 @@ std::vector<std::string> synthetic_phrases(std::size_t count) {
     return out;
 }
 
-// A message as the MTA hands it to the milter: header fields with the whitespace after the colon
-// stripped and folded lines joined by "\n", then the body in CRLF form, in chunks of at most
-// k_milter_chunk bytes (libmilter's MILTER_CHUNK_SIZE).
-struct MilterChunks {
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::vector<std::string> body;
-};
-
-constexpr std::size_t k_milter_chunk = 65535;
-
-MilterChunks to_milter_chunks(std::string_view raw) {
-    MilterChunks out;
-    std::size_t pos = 0;
-    while (pos < raw.size()) {
-        std::size_t eol = raw.find('\n', pos);
-        if (eol == std::string_view::npos) eol = raw.size();
-        std::string_view line = raw.substr(pos, eol - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        pos = std::min(eol + 1, raw.size());
-        if (line.empty()) break;
-        if ((line.front() == ' ' || line.front() == '\t') && !out.headers.empty()) {
-            out.headers.back().second += '\n';
-            out.headers.back().second += line;
-            continue;
-        }
-        const auto colon = line.find(':');
-        if (colon == std::string_view::npos) continue; // the MTA would not pass it on as a header
-        std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-        out.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
-    }
-    std::string body;
-    body.reserve(raw.size() - std::min(pos, raw.size()) + raw.size() / 40);
-    for (std::size_t i = pos; i < raw.size(); ++i) {
-        if (raw[i] == '\n' && (i == pos || raw[i - 1] != '\r')) body += '\r';
-        body += raw[i];
-    }
-    for (std::size_t i = 0; i < body.size(); i += k_milter_chunk) out.body.push_back(body.substr(i, k_milter_chunk));
-    return out;
-}
-
 struct Stats {
     std::vector<double> samples;
     void add(double us) { samples.push_back(us); }
@@ -141,10 +100,7 @@ nlohmann::json run_corpus(const RuleSet& rules, const std::vector<MilterChunks>&
     for (unsigned it = 0; it < iterations; ++it) {
         for (const auto& chunks : messages) {
             auto t0 = Cpu::now();
-            builder.reset(32u << 20);
-            for (const auto& [name, value] : chunks.headers) builder.add_header(name, value);
-            builder.end_headers();
-            for (const auto& chunk : chunks.body) builder.add_body(chunk);
+            feed(builder, chunks, 32u << 20);
             const std::string_view raw = builder.message();
             auto t1 = Cpu::now();
             StageSplit split;
@@ -232,8 +188,10 @@ void add_bench_command(CLI::App& app, int* exit_code) {
     auto* command = app.add_subcommand("bench", "Measure the engine: pattern compile time, per-stage latency, "
                                                 "throughput against the bare hs_scan floor");
     add_rules_option(*command, opts->rules_dir);
+    // One argument, split at commas: the corpus files that follow are not phrase counts.
     command->add_option("--phrases", opts->phrase_counts, "Synthetic phrase counts to compile and scan with")
         ->delimiter(',')
+        ->allow_extra_args(false)
         ->check(CLI::Range(1, 1000000));
     command->add_option("--iterations", opts->iterations, "Passes over the corpus")->check(CLI::Range(1, 100000));
     command->add_flag("--json", opts->json, "Print one JSON object (runs, stages, floor, RSS) instead of tables");
@@ -243,6 +201,12 @@ void add_bench_command(CLI::App& app, int* exit_code) {
         const auto base_dir = opts->rules_dir.empty() ? default_rules_dir() : std::filesystem::path(opts->rules_dir);
         auto corpus = opts->corpus;
         if (corpus.empty()) {
+            if (!std::filesystem::is_directory(base_dir / "examples")) {
+                std::cerr << "presend bench: no messages given and no " << (base_dir / "examples").string()
+                          << " to take them from\n";
+                *exit_code = 2;
+                return;
+            }
             for (const auto& entry : std::filesystem::directory_iterator(base_dir / "examples"))
                 if (entry.path().extension() == ".eml") corpus.push_back(entry.path().string());
             std::sort(corpus.begin(), corpus.end());

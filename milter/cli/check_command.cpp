@@ -1,8 +1,10 @@
-// check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml...`
+// check_command: `presend check [--rules DIR] [--config FILE] [--format text|json] [--explain] FILE.eml|-...`
 // gives the verdict the daemon would give each message (enforce mode), with the same engine, offline: the
-// config's limits (time budget included) and rules_dir apply as in the daemon; --rules wins over rules_dir.
+// config's limits (time budget and max_message_bytes included) and rules_dir apply as in the daemon;
+// --rules wins over rules_dir.
 // The envelope flags select the tenant as the daemon would; --tenant and --class impose them instead.
 #include "cli/commands.hpp"
+#include "cli/milter_chunks.hpp"
 #include "cli/rules_option.hpp"
 
 #include "presend/engine.hpp"
@@ -12,6 +14,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
+#include <limits>
 
 namespace presend::cli {
 
@@ -102,8 +106,16 @@ void add_check_command(CLI::App& app, int* exit_code) {
     command->add_option("--class", opts->message_class, "Message class instead of the tenant's")
         ->check(CLI::IsMember({"bulk", "transactional"}));
     opts->now_option =
-        command->add_option("--now", opts->now, "Unix time at which attestation tokens are judged");
-    command->add_option("files", opts->files, "Messages to check (.eml)")->required()->check(CLI::ExistingFile);
+        command->add_option("--now", opts->now, "Unix time at which attestation tokens are judged")
+            ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+    command->add_option("files", opts->files, "Messages to check (.eml); - for standard input")
+        ->required()
+        ->check(CLI::Validator(
+            [](std::string& file) { return file == "-" ? std::string() : CLI::ExistingFile(file); },
+            "FILE|-"));
+    command->footer(
+        "Exit status: 0 a verdict for every message, whatever it is; 2 the rules, the config or a "
+        "message cannot be read.");
     command->callback([opts, exit_code] {
         const auto config = load_config_or_report(opts->config_file, std::cerr);
         const auto rules = config ? load_rules_or_report(opts->rules_dir.empty() ? config->rules_dir.string()
@@ -130,14 +142,32 @@ void add_check_command(CLI::App& app, int* exit_code) {
             return;
         }
         for (const auto& file : opts->files) {
-            const std::string raw = read_file(file);
+            // "-": one message piped in, as `report` and `suppress import` read standard input.
+            const std::string raw =
+                file == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {}) : read_file(file);
             const auto start = std::chrono::steady_clock::now();
-            const ParsedMessage message = parse_message(raw, config->limits);
+            // Past max_message_bytes the daemon judges the headers only; the MTA's chunks are assembled as
+            // the daemon does to tell. Assembly adds at most a CR per LF, so a message under half the cap
+            // cannot pass it.
+            daemon::MessageBuilder builder;
+            if (raw.size() > config->limits.max_message_bytes / 2)
+                feed(builder, to_milter_chunks(raw), config->limits.max_message_bytes);
+            const bool oversize = builder.oversize();
+            ParsedMessage message;
+            if (oversize)
+                parse_headers_only(builder.headers_only(), message, config->limits);
+            else
+                parse_message(raw, message, config->limits);
             const MessageContext context = message_context(*config, opts->envelope, message, context_options);
             Verdict verdict = judge(*rules, message, opts->envelope, context, Mode::enforce);
             apply_limits(verdict, config->limits, std::chrono::steady_clock::now() - start);
+            if (oversize) apply_oversize(verdict, config->limits, builder.headers_truncated());
             if (opts->format == "json")
-                std::cout << to_json(file, message, verdict).dump() << "\n";
+                // A file name need not be UTF-8: U+FFFD stands in, as in the decision log, rather than the
+                // dump throwing.
+                std::cout << to_json(file, message, verdict)
+                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                          << "\n";
             else
                 print_text(file, verdict, *rules, opts->explain);
         }

@@ -2,11 +2,38 @@
 // Exit codes: 0 ok, 1 a check found problems (lint errors, failing examples), 2 usage or I/O error.
 #include "cli/commands.hpp"
 
+#include "engine/yaml_util.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
+#include <string_view>
+#include <vector>
 
 namespace presend::cli {
+
+namespace {
+
+// CLI11 answers a mistyped command (or an option before any command) with "A subcommand is required";
+// this names the word and the command it is closest to. Empty when first is a command or a global flag.
+std::string unknown_command(CLI::App& app, const std::string& first) {
+    if (first == "-h" || first == "--help" || first == "--version") return {};
+    std::vector<std::string_view> names;
+    for (const auto* command : app.get_subcommands([](CLI::App*) { return true; }))
+        names.push_back(command->get_name());
+    if (std::find(names.begin(), names.end(), first) != names.end()) return {};
+    std::string list;
+    for (auto name : names)
+        list += (list.empty() ? "" : ", ") + std::string(name);
+    if (first.rfind('-', 0) == 0)
+        return "unknown option '" + first + "' before the command; commands: " + list;
+    const auto hint = yaml::suggest(first, names);
+    return "unknown command '" + first + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+           "; commands: " + list;
+}
+
+} // namespace
 
 int run_cli(int argc, char** argv) {
     CLI::App app{"presend: outbound compliance milter for Postfix", "presend"};
@@ -24,6 +51,12 @@ int run_cli(int argc, char** argv) {
     add_attest_command(app, &exit_code);
     add_rates_command(app, &exit_code);
     add_feedback_command(app, &exit_code);
+    if (argc > 1) {
+        if (auto error = unknown_command(app, argv[1]); !error.empty()) {
+            std::cerr << "presend: " << error << "\nRun with --help for more information.\n";
+            return 2;
+        }
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -209,7 +209,9 @@ void add_feedback_command(CLI::App& app, int* exit_code) {
     replay->add_option("--config", opts->config, "presend.yaml whose feedback: section to use (else the defaults)")
         ->check(CLI::ExistingFile);
     replay->add_flag("--json", opts->json, "One JSON document instead of the text timeline");
-    replay->add_option("LOGFILE", opts->files, "Postfix log files, in time order")->required();
+    replay->add_option("LOGFILE", opts->files, "Postfix log files, in time order")
+        ->required()
+        ->check(CLI::ExistingFile);
     replay->callback([opts, exit_code] { *exit_code = run_replay(*opts); });
 }
 

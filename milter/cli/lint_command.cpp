@@ -15,6 +15,8 @@ void add_lint_command(CLI::App& app, int* exit_code) {
     auto config_file = std::make_shared<std::string>();
     add_rules_option(*command, *rules_dir);
     add_config_option(*command, *config_file);
+    command->footer(
+        "Exit status: 0 the rules load (warnings allowed); 1 an error in the rules or the config.");
     command->callback([rules_dir, config_file, exit_code] {
         const auto config = load_config_or_report(*config_file, std::cerr);
         if (!config) {

@@ -6,6 +6,7 @@
 #include "daemon/daemon.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -26,7 +27,14 @@ struct ServeFlags {
 // libmilter's connection spec: the forms Postfix's smtpd_milters can name too.
 std::string check_socket(const std::string& spec) {
     const auto starts = [&](std::string_view prefix) { return spec.rfind(prefix, 0) == 0; };
-    if (starts("unix:/") || starts("local:/")) return {};
+    if (starts("unix:/") || starts("local:/")) {
+        // libmilter only says it cannot listen; a missing directory is the usual reason, and a typo.
+        const auto dir = std::filesystem::path(spec.substr(spec.find(':') + 1)).parent_path();
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec))
+            return "no directory " + dir.string() + " for the socket '" + spec + "'";
+        return {};
+    }
     if (starts("inet:") || starts("inet6:")) {
         const auto rest = spec.substr(spec.find(':') + 1);
         const auto at = rest.find('@');

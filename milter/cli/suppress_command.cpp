@@ -90,6 +90,12 @@ std::string default_source() {
     return user && *user ? std::string("cli (") + user + ")" : std::string("cli");
 }
 
+// A source or tenant imported from a Latin-1 CSV need not be UTF-8: U+FFFD stands in, as in the decision
+// log, rather than the dump throwing halfway through a listing.
+std::string json_line(const nlohmann::json& value) {
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json to_json(const SuppressionEntry& entry) {
     return {{"address_or_domain", entry.address_or_domain},
             {"is_domain", entry.is_domain},
@@ -198,7 +204,7 @@ void add_list(CLI::App& parent, int* exit_code) {
         const auto entries = store->list(scope, opts->limit);
         if (opts->format == "json") {
             for (const auto& e : entries)
-                std::cout << to_json(e).dump() << "\n";
+                std::cout << json_line(to_json(e)) << "\n";
         } else {
             std::printf("%-40s %-16s %-12s %-20s %-20s %s\n", "ADDRESS/DOMAIN", "SCOPE", "REASON", "CREATED",
                         "EXPIRES", "SOURCE");
@@ -241,7 +247,7 @@ void add_suppress_check(CLI::App& parent, int* exit_code) {
             if (opts->format == "json") {
                 nlohmann::json out{{"address", address}, {"suppressed", hit.has_value()}};
                 if (hit) out["entry"] = to_json(*hit);
-                std::cout << out.dump() << "\n";
+                std::cout << json_line(out) << "\n";
             } else if (!normalize_address(address)) {
                 std::cout << address << ": not an address, never suppressed\n";
             } else if (hit) {

@@ -17,6 +17,8 @@ void add_test_command(CLI::App& app, int* exit_code) {
     auto* command = app.add_subcommand("test", "Run the examples of every rule and report failures");
     add_rules_option(*command, *rules_dir);
     command->add_flag("-v,--verbose", *verbose, "List every example, not only failures");
+    command->footer(
+        "Exit status: 0 every example passed; 1 an example failed; 2 the rules do not load (see lint).");
     command->callback([rules_dir, verbose, exit_code] {
         const auto rules = load_rules_or_report(*rules_dir, std::cerr, false);
         if (!rules) {

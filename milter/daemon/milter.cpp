@@ -46,7 +46,6 @@ constexpr std::size_t k_max_rcpt_verdicts = 1000;
 
 constexpr const char* k_verdict_header = "X-Presend-Verdict";
 constexpr const char* k_hits_header = "X-Presend-Hits";
-constexpr const char* k_oversize_reply = "Message too large for outbound compliance inspection";
 constexpr const char* k_error_reply =
     "Temporary local problem in outbound compliance filter, try again later";
 constexpr const char* k_suppressed_reply = "Recipient suppressed";
@@ -479,20 +478,6 @@ void strip_headers(SMFICTX* ctx, const Config& config, const MessageContext& con
         strip(tenant->selectors.header->name);
 }
 
-// Past max_message_bytes only the headers were judged; the verdict is at least on_oversize. The note is the
-// fact's, which the rules' verdict already lists.
-void apply_oversize(Verdict& verdict, const Config& config, const MessageBuilder& builder) {
-    if (std::find(verdict.notes.begin(), verdict.notes.end(), k_oversize_fact) == verdict.notes.end())
-        verdict.notes.emplace_back(k_oversize_fact);
-    if (builder.headers_truncated()) verdict.notes.push_back("headers-truncated");
-    const Action least = config.limits.on_oversize;
-    if (verdict.would_action < least) {
-        verdict.would_action = least;
-        verdict.reply = k_oversize_reply;
-    }
-    if (verdict.mode == Mode::enforce && verdict.action < least) verdict.action = least;
-}
-
 // One warn line and one count per limit the message passed; evaluate() has raised the verdict already.
 void log_limits_passed(const Session& s, const Limits& limits, const Verdict& verdict) {
     for (const auto& limit : limits_passed(verdict.notes)) {
@@ -801,7 +786,7 @@ sfsistat on_eom(SMFICTX* ctx) {
         const MessageContext context = message_context(config, s.envelope, message);
         Verdict verdict = judge(*state.rules, message, s.envelope, context, config.mode, &times);
         apply_limits(verdict, config.limits, Clock::now() - parse_start);
-        if (oversize) apply_oversize(verdict, config, s.builder);
+        if (oversize) apply_oversize(verdict, config.limits, s.builder.headers_truncated());
         log_limits_passed(s, config.limits, verdict);
         const auto early = apply_rcpt_answers(ctx, s, verdict);
         const sfsistat status = early ? *early : apply(ctx, s, config, verdict);

@@ -36,4 +36,17 @@ std::vector<LimitFact> apply_limits(Verdict& verdict, const Limits& limits,
     return passed;
 }
 
+void apply_oversize(Verdict& verdict, const Limits& limits, bool headers_truncated) {
+    // judge() copied the fact parse_headers_only() set into the notes; a message judged without it gets it here.
+    if (std::find(verdict.notes.begin(), verdict.notes.end(), k_oversize_fact) == verdict.notes.end())
+        verdict.notes.emplace_back(k_oversize_fact);
+    if (headers_truncated) verdict.notes.emplace_back("headers-truncated");
+    const Action least = limits.on_oversize;
+    if (verdict.would_action < least) {
+        verdict.would_action = least;
+        verdict.reply = "Message too large for outbound compliance inspection";
+    }
+    if (verdict.mode == Mode::enforce && verdict.action < least) verdict.action = least;
+}
+
 } // namespace presend

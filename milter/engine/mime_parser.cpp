@@ -9,6 +9,7 @@
 #include "engine/ascii.hpp"
 #include "engine/gmime_view_stream.hpp"
 #include "engine/html_text.hpp"
+#include "engine/utf8.hpp"
 #include "engine/worker_cache.hpp"
 
 #include <gmime/gmime.h>
@@ -97,7 +98,9 @@ std::size_t utf8_sequence_length(const unsigned char* p, const unsigned char* en
     return 0;
 }
 
-// Offset of the first invalid byte, or s.size() if all of s is valid UTF-8.
+} // namespace
+
+// Declared in engine/utf8.hpp: the rule loader checks rule files with it too.
 std::size_t valid_utf8_prefix(std::string_view s) {
     const auto* begin = reinterpret_cast<const unsigned char*>(s.data());
     const auto* end = begin + s.size();
@@ -123,6 +126,8 @@ std::size_t valid_utf8_prefix(std::string_view s) {
     }
     return s.size();
 }
+
+namespace {
 
 bool is_valid_utf8(std::string_view s) {
     return valid_utf8_prefix(s) == s.size();

@@ -7,6 +7,7 @@
 #include "engine/file_trust.hpp"
 #include "engine/names.hpp"
 #include "engine/pattern_set.hpp"
+#include "engine/utf8.hpp"
 #include "engine/yaml_util.hpp"
 
 #include <algorithm>
@@ -125,11 +126,26 @@ class Loader {
     std::string m_file; // as shown in diagnostics
     std::vector<Rule> m_rules;
     std::map<std::string, SourcePos> m_ids;
+    std::map<std::string, std::vector<SourcePos>> m_pattern_pos; // rule id → where each YAML pattern is
     std::optional<SourcePos> m_policy_pos;
     Policy m_policy;
     std::vector<Diagnostic> m_diagnostics;
     std::uint64_t m_hash = 14695981039346656037ull; // FNV-1a over file names and contents
 };
+
+// yaml-cpp says "illegal block entry" or the like for a tab in the indentation, which editors hide.
+std::string tab_hint(std::string_view text, int error_line) {
+    std::size_t start = 0;
+    for (int line = 0; line < error_line && start != std::string_view::npos; ++line) {
+        start = text.find('\n', start);
+        if (start != std::string_view::npos) ++start;
+    }
+    if (start == std::string_view::npos) return {};
+    const auto indent = text.substr(start, text.find_first_not_of(" \t", start) - start);
+    return indent.find('\t') == std::string_view::npos
+               ? ""
+               : " (a tab indents this line; YAML indents with spaces only)";
+}
 
 void hash_bytes(std::uint64_t& hash, std::string_view bytes) {
     for (unsigned char c : bytes) {
@@ -172,7 +188,11 @@ LoadResult Loader::run() {
         const Rule& rule = m_rules[e.rule];
         const auto what = rule.kind == RuleKind::phrases ? "bad phrase" : "bad regex";
         const std::string pattern = e.pattern < rule.patterns.size() ? rule.patterns[e.pattern] : "";
-        error_at(rule.pos, rule.id, std::string(what) + " '" + pattern + "': " + e.message);
+        // At the pattern itself when the YAML gave it (a list may be long); a phrases_file line at the rule.
+        const auto written = m_pattern_pos.find(rule.id);
+        const bool at_pattern = written != m_pattern_pos.end() && e.pattern < written->second.size();
+        error_at(at_pattern ? written->second[e.pattern] : rule.pos, rule.id,
+                 std::string(what) + " '" + pattern + "': " + e.message);
     }
     if (has_errors()) return {nullptr, m_diagnostics};
 
@@ -218,12 +238,24 @@ void Loader::load_file(const std::filesystem::path& path) {
     const std::string text = buffer.str();
     hash_bytes(m_hash, path.filename().string());
     hash_bytes(m_hash, text);
+    // Messages reach the rules as UTF-8: a phrase saved as Latin-1 or Windows-1252 could never match.
+    if (const auto bad = valid_utf8_prefix(text); bad != text.size()) {
+        const auto line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+        const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+        const auto column = line_start == std::string::npos || bad == 0 ? bad + 1 : bad - line_start;
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+        error_at({m_file, static_cast<int>(line), static_cast<int>(column)}, "",
+                 std::string("not UTF-8 (byte ") + byte + "); save the file as UTF-8");
+        return;
+    }
 
     YAML::Node root;
     try {
         root = YAML::Load(text);
     } catch (const YAML::ParserException& e) {
-        error_at({m_file, e.mark.line + 1, e.mark.column + 1}, "", "YAML syntax error: " + e.msg);
+        error_at({m_file, e.mark.line + 1, e.mark.column + 1}, "",
+                 "YAML syntax error: " + e.msg + tab_hint(text, e.mark.line));
         return;
     }
     if (root.IsNull()) return;
@@ -502,6 +534,12 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
                 return false;
             }
             if (!trusted(path, yaml::position(m_file, file), rule.id)) return false;
+            std::error_code ec;
+            if (std::filesystem::is_directory(path, ec)) {
+                error(file, rule.id,
+                      "phrases_file '" + name + "' is a directory; expected a file of phrases");
+                return false;
+            }
             std::ifstream in(path);
             if (!in) {
                 error(file, rule.id, "cannot read phrases_file '" + name + "'");
@@ -509,12 +547,20 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
             }
             hash_bytes(m_hash, name);
             std::string line;
+            std::size_t line_number = 0;
             while (std::getline(in, line)) {
+                ++line_number;
                 hash_bytes(m_hash, line);
                 while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
                     line.pop_back();
                 const auto start = line.find_first_not_of(" \t");
                 if (start == std::string::npos || line[start] == '#') continue;
+                if (valid_utf8_prefix(line) != line.size()) {
+                    error(file, rule.id,
+                          "phrases_file '" + name + "' line " + std::to_string(line_number) +
+                              " is not UTF-8; save the file as UTF-8");
+                    return false;
+                }
                 rule.patterns.push_back(line.substr(start));
                 if (rule.patterns.size() > k_max_phrases_per_rule) {
                     error(file, rule.id, "more than 200000 phrases in one rule");
@@ -551,8 +597,11 @@ bool Loader::load_condition(const YAML::Node& node, Rule& rule) {
 }
 
 bool Loader::load_patterns(const YAML::Node& node, Rule& rule, const char* key) {
+    auto& positions = m_pattern_pos[rule.id];
+    positions.clear(); // one pattern list per rule
     if (node.IsScalar()) {
         rule.patterns.push_back(node.Scalar());
+        positions.push_back(yaml::position(m_file, node));
     } else if (node.IsSequence() && node.size() > 0) {
         for (const auto& p : node) {
             auto text = yaml::as_string(p);
@@ -561,6 +610,7 @@ bool Loader::load_patterns(const YAML::Node& node, Rule& rule, const char* key) 
                 return false;
             }
             rule.patterns.push_back(*text);
+            positions.push_back(yaml::position(m_file, p));
         }
     } else {
         error(node, rule.id, std::string(key) + ": expected a text or a list of texts");
@@ -599,7 +649,13 @@ void Loader::load_examples(const YAML::Node& node, Rule& rule) {
                 yaml::check_keys(
                     item, {"file", "text", "facts", "class"},
                     [&](const YAML::Node& name, const std::string& message) { error(name, rule.id, message); });
-                if (auto text = item["text"]) example.text = yaml::as_string(text).value_or("");
+                if (auto text = item["text"]) {
+                    if (auto value = yaml::as_string(text))
+                        example.text = *value;
+                    else
+                        error(text, rule.id,
+                              "text: expected the message as text (headers, empty line, body)");
+                }
                 if (auto file = item["file"]) {
                     example.file = m_path.parent_path() / yaml::as_string(file).value_or("");
                     std::error_code ec;
@@ -678,7 +734,10 @@ void Loader::order_compositions() {
         index.emplace(m_rules[i].id, i);
     for (const auto& rule : m_rules)
         for (const auto& child : rule.children) {
-            if (!index.count(child)) {
+            if (!index.count(child) && m_ids.count(child)) {
+                // Its own errors are reported; "unknown rule" would send the officer looking for a typo.
+                error_at(rule.pos, rule.id, "names rule '" + child + "', which has errors (see above)");
+            } else if (!index.count(child)) {
                 const auto& ids = m_ids;
                 std::vector<std::string_view> known;
                 for (const auto& [id, pos] : ids)

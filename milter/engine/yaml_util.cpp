@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <fstream>
 
 namespace presend::yaml {
@@ -51,6 +52,10 @@ std::string suggest(std::string_view word, const std::vector<std::string_view>& 
 }
 
 YAML::Node load_config_file(const std::string& file) {
+    // A directory opens as a stream and fails only in the middle of reading, with the C++ library's words.
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec))
+        throw ConfigError(file + ": is a directory, not a config file");
     std::ifstream in(file);
     if (!in) throw ConfigError(file + ": cannot read config file");
     try {
@@ -115,7 +120,11 @@ std::optional<std::string> as_string(const YAML::Node& node) {
 std::optional<double> as_number(const YAML::Node& node) {
     if (!node.IsDefined() || !node.IsScalar()) return std::nullopt; // a missing key is not an error here
     try {
-        return node.as<double>();
+        // .nan and .inf are YAML numbers, but a NaN score never reaches a threshold and an infinite one
+        // outweighs every other rule: no setting or score means either.
+        const double value = node.as<double>();
+        if (!std::isfinite(value)) return std::nullopt;
+        return value;
     } catch (const YAML::Exception&) {
         return std::nullopt;
     }

@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <initializer_list>
 #include <optional>
@@ -20,12 +21,23 @@ SourcePos position(const std::string& file, const YAML::Node& node);
 // The closest of candidates to word within edit distance 3, or empty.
 std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
 
-// Calls report(key node, message) for every key of map not in allowed.
+// Calls report(key node, message) for every key of map not in allowed, and for every key given twice:
+// yaml-cpp keeps both and a lookup finds only the first, so a second `rules:` list or `score:` would be
+// dropped without a word.
 template <class Report>
 void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> allowed, Report&& report) {
     std::vector<std::string_view> known(allowed);
+    std::vector<std::pair<std::string, YAML::Mark>> seen;
     for (const auto& kv : map) {
         const auto key = kv.first.as<std::string>("");
+        const auto first =
+            std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
+        if (first != seen.end()) {
+            report(kv.first, "key '" + key + "' given twice (first at line " +
+                                 std::to_string(first->second.line + 1) + "); only the first would be read");
+            continue;
+        }
+        seen.emplace_back(key, kv.first.Mark());
         bool ok = false;
         for (auto k : known)
             ok = ok || k == key;
@@ -41,8 +53,8 @@ void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> a
 void check_section(const YAML::Node& node, const std::string& file, std::string_view section,
                    std::initializer_list<std::string_view> allowed);
 
-// Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file" or
-// "file:line:column: YAML syntax error: ...". An empty file gives a null node.
+// Reads a YAML config file whole. Throws ConfigError "FILE: cannot read config file", "FILE: is a directory"
+// or "file:line:column: YAML syntax error: ...". An empty file gives a null node.
 YAML::Node load_config_file(const std::string& file);
 
 // The value of one top-level key of a whole config file, for the commands that read only their own
@@ -61,7 +73,7 @@ long long bounded_integer(const std::string& file, const YAML::Node& node, std::
 // A path as written; a relative one is relative to the config file's directory.
 std::filesystem::path config_path(const std::string& file, const YAML::Node& node, std::string_view key);
 
-// Scalar conversions that return nullopt instead of throwing.
+// Scalar conversions that return nullopt instead of throwing; as_number refuses .nan and .inf.
 std::optional<std::string> as_string(const YAML::Node& node);
 std::optional<double> as_number(const YAML::Node& node);
 std::optional<long long> as_integer(const YAML::Node& node);

@@ -318,6 +318,19 @@ pf_wait_delivered() {
 
 # ---- presend -----------------------------------------------------------------------------------------------
 
+# cli_expect RC ARGS...: runs `presend ARGS...` (stdin as given, 60 s at most), stdout and stderr in OUT;
+# fails unless it exits RC. out_contains TEXT: fails unless OUT holds TEXT.
+cli_expect() {
+    local want=$1 rc=0
+    shift
+    OUT=$(timeout 60 "$PRESEND_BIN" "$@" 2>&1) || rc=$?
+    [ "$rc" -eq "$want" ] || fail "presend $* exited $rc, expected $want; output:
+$OUT"
+}
+out_contains() { grep -qF -- "$1" <<<"$OUT" || fail "expected '$1' in:
+$OUT"; }
+
+
 # presend_start ARGS...: `presend serve` on PF_MILTER_PORT (or PRESEND_SOCKET, e.g. unix:/path, when set) in
 # the background, run from the source tree; stderr (the daemon's log) to PRESEND_LOG, stdout (the decision log
 # unless --decision-log) to PRESEND_OUT. Waits until the milter socket listens.
@@ -325,6 +338,9 @@ pf_wait_delivered() {
 presend_start() {
     [ -x "$PRESEND_BIN" ] || fail "PRESEND_BIN=$PRESEND_BIN is not executable (build presend first)"
     local socket=${PRESEND_SOCKET:-inet:$PF_MILTER_PORT@127.0.0.1}
+    # A unix socket counts as listening once its file exists: one left by the previous presend would let the
+    # wait below end before this one has bound it, and Postfix's next connection be refused.
+    case $socket in unix:*) rm -f "${socket#unix:}" ;; esac
     (cd "$SRC_DIR" && exec "$PRESEND_BIN" serve --socket "$socket" "$@") >>"$PRESEND_OUT" 2>>"$PRESEND_LOG" &
     PRESEND_PID=$!
     wait_until "$k_start_timeout" eval 'presend_listening "$socket" || ! alive "$PRESEND_PID"' || true

@@ -19,16 +19,13 @@ cleanup() {
 trap cleanup EXIT
 LOGS=$FIXTURES/postfix
 
-# expect RC CMD...: runs presend suppress CMD..., output in $OUT (stdout and stderr), fails unless it exits RC.
+# expect RC CMD...: presend suppress CMD..., output in $OUT, exiting RC (cli_expect in lib.sh).
 expect() {
-    local want=$1 rc=0
+    local want=$1
     shift
-    OUT=$(timeout 60 "$PRESEND_BIN" suppress "$@" 2>&1) || rc=$?
-    [ "$rc" -eq "$want" ] || fail "presend suppress $* exited $rc, expected $want; output:
-$OUT"
+    cli_expect "$want" suppress "$@"
 }
-contains() { grep -qF -- "$1" <<<"$OUT" || fail "expected '$1' in:
-$OUT"; }
+contains() { out_contains "$1"; }
 
 run_suite() {
     local store=$1

@@ -74,6 +74,12 @@ inline std::string all_diagnostics(const LoadResult& result) {
     return out;
 }
 
+// The diagnostics of loading dir as lint prints them, or "loaded" when the rules load without an error.
+inline std::string load_errors(const TempDir& dir) {
+    const auto result = load_rules(dir.path());
+    return result.ok() ? "loaded" : all_diagnostics(result);
+}
+
 inline std::vector<std::string> hit_ids(const std::vector<Hit>& hits) {
     std::vector<std::string> ids;
     for (const auto& h : hits) ids.push_back(h.rule);

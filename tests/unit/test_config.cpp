@@ -62,10 +62,14 @@ TEST_CASE("config errors name file, line and column") {
     CHECK_THAT(error_of("socket: 8891\n"), Catch::Contains("socket: expected"));
     CHECK_THAT(error_of("mode: [\n"), Catch::Contains("YAML syntax error"));
     CHECK_THAT(error_of("log: {level: loud}\n"), Catch::Contains("level: expected"));
+    CHECK_THAT(error_of("mode: dry-run\nmode: enforce\n"),
+               Catch::Contains("presend.yaml:2:1: key 'mode' given twice (first at line 1)"));
 }
 
-TEST_CASE("a missing config file is a clear error") {
+TEST_CASE("a missing config file, or a directory in its place, is a clear error") {
     CHECK_THROWS_WITH(load_config("/nonexistent/presend.yaml"), Catch::Contains("cannot read config file"));
+    TempDir dir;
+    CHECK_THROWS_WITH(load_config(dir.path()), Catch::Contains("is a directory, not a config file"));
 }
 
 TEST_CASE("the suppression section is read into Config; without it there is no list") {

@@ -7,6 +7,7 @@ using namespace presend;
 using presend::test::TempDir;
 
 using presend::test::all_diagnostics;
+using presend::test::load_errors;
 
 TEST_CASE("the shipped rules load without errors") {
     const auto result = load_rules(PRESEND_RULES_DIR);
@@ -52,14 +53,24 @@ TEST_CASE("duplicate ids are refused and point at the first definition") {
                Catch::Contains("b.yaml:2:9: rule 'dup': duplicate id (first defined at"));
 }
 
-TEST_CASE("a bad regex is an error naming the rule and the pattern") {
+TEST_CASE("a key given twice is an error, not a silently dropped second rules list or score") {
     TempDir dir;
-    dir.write("r.yaml",
-              "rules:\n  - id: broken\n    description: x\n    regex: \"free (money\"\n    action: tag\n");
-    const auto result = load_rules(dir.path());
-    REQUIRE_FALSE(result.ok());
-    CHECK_THAT(all_diagnostics(result),
-               Catch::Contains("r.yaml:2:5: rule 'broken': bad regex 'free (money'"));
+    dir.write("r.yaml", "rules:\n  - id: a\n    description: x\n    header_absent: Date\n    score: 1\n"
+                        "    score: 5\nrules:\n  - id: b\n    description: y\n    header_absent: From\n"
+                        "    action: reject\n");
+    const auto text = load_errors(dir);
+    CHECK_THAT(text, Catch::Contains("r.yaml:6:5: rule 'a': key 'score' given twice (first at line 5)"));
+    CHECK_THAT(text, Catch::Contains("r.yaml:7:1: key 'rules' given twice (first at line 1)"));
+}
+
+TEST_CASE("a bad regex is an error naming the rule and the pattern, at the pattern") {
+    TempDir dir;
+    dir.write(
+        "r.yaml",
+        "rules:\n  - id: broken\n    description: x\n    regex: \"free (money\"\n    action: tag\n"
+        "  - id: listed\n    description: y\n    regex:\n      - fine\n      - 'a(?=b)'\n    score: 1\n");
+    CHECK_THAT(load_errors(dir), Catch::Contains("r.yaml:4:12: rule 'broken': bad regex 'free (money'") &&
+                                     Catch::Contains("r.yaml:10:9: rule 'listed': bad regex 'a(?=b)'"));
 }
 
 TEST_CASE("bad values are errors: action, target, check, min_count") {
@@ -235,4 +246,59 @@ TEST_CASE("lint refuses rules that can never fire") {
     CHECK_THAT(text, Catch::Contains("rule 'few': can never fire: min_count 3 is more than its 2 phrases"));
     CHECK_THAT(text, Catch::Contains("rule 'both': can never fire"));
     CHECK_THAT(text, Catch::Contains("rule 'contradiction': can never fire"));
+}
+
+TEST_CASE("a score or threshold of .nan or .inf is refused: no total could reach or pass it sensibly") {
+    TempDir dir;
+    dir.write("r.yaml", "policy:\n  thresholds: {tag: .nan}\nrules:\n  - id: a\n    description: x\n"
+                        "    header_absent: Date\n    score: .inf\n");
+    CHECK_THAT(load_errors(dir), Catch::Contains("r.yaml:2:21: thresholds.tag: expected a positive number") &&
+                                     Catch::Contains("r.yaml:7:12: rule 'a': score: expected a number"));
+}
+
+TEST_CASE("a composition naming a rule with errors says so, not that the rule is unknown") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: broken\n    description: x\n    check: nope\n    action: reject\n"
+                        "  - id: both\n    description: y\n    all: [broken]\n    action: reject\n");
+    CHECK_THAT(load_errors(dir),
+               Catch::Contains("r.yaml:6:5: rule 'both': names rule 'broken', which has errors") &&
+                   !Catch::Contains("unknown rule 'broken'"));
+}
+
+TEST_CASE("a phrases_file that is a directory is named as one") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() / "lists");
+    dir.write("r.yaml", "rules:\n  - id: a\n    description: x\n    phrases_file: lists\n    score: 1\n");
+    CHECK_THAT(load_errors(dir),
+               Catch::Contains("r.yaml:4:19: rule 'a': phrases_file 'lists' is a directory"));
+}
+
+TEST_CASE("a tab in the indentation is named in the syntax error") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n\t- id: a\n\t  description: x\n");
+    CHECK_THAT(
+        load_errors(dir),
+        Catch::Contains("r.yaml:2:2: YAML syntax error: illegal block entry (a tab indents this line"));
+}
+
+TEST_CASE("a rule file or phrases_file that is not UTF-8 is refused at the first bad byte") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: a\n    description: x\n    phrases: [\"caf\xE9\"]\n    score: 1\n");
+    CHECK_THAT(load_errors(dir),
+               Catch::Contains("r.yaml:4:19: not UTF-8 (byte 0xE9); save the file as UTF-8"));
+
+    TempDir other;
+    other.write("list.txt", "act now\ncaf\xE9\n");
+    other.write("r.yaml",
+                "rules:\n  - id: a\n    description: x\n    phrases_file: list.txt\n    score: 1\n");
+    CHECK_THAT(load_errors(other),
+               Catch::Contains("r.yaml:4:19: rule 'a': phrases_file 'list.txt' line 2 is not UTF-8"));
+}
+
+TEST_CASE("an example's text that is not text is an error, not an empty message") {
+    TempDir dir;
+    dir.write("r.yaml", "rules:\n  - id: a\n    description: x\n    header_absent: Date\n    score: 1\n"
+                        "    examples:\n      match: [{text: [Subject, x]}]\n");
+    CHECK_THAT(load_errors(dir),
+               Catch::Contains("r.yaml:7:22: rule 'a': text: expected the message as text"));
 }
