@@ -42,6 +42,14 @@ struct SuppressionFixture {
     std::unique_ptr<SuppressionStore> store;
 };
 
+// The SQLite store's config, its file in dir.
+SuppressionConfig sqlite_config(const TempDir& dir) {
+    SuppressionConfig config;
+    config.backend = "sqlite";
+    config.path = dir.path() / "suppression.db";
+    return config;
+}
+
 std::unique_ptr<SuppressionFixture> make_fixture(const std::string& kind) {
     auto f = std::make_unique<SuppressionFixture>();
     f->kind = kind;
@@ -54,8 +62,7 @@ std::unique_ptr<SuppressionFixture> make_fixture(const std::string& kind) {
         f->config.backend = "redis";
         f->config.redis.port = f->redis->port();
     } else {
-        f->config.backend = "sqlite";
-        f->config.path = f->dir.path() / "suppression.db";
+        f->config = sqlite_config(f->dir);
     }
     f->store = open_suppression_store(f->config);
     REQUIRE(f->store);
@@ -378,9 +385,7 @@ TEST_CASE("imported Postfix logs and CSV files are idempotent through a store") 
 
 TEST_CASE("sqlite: the list survives reopening; a file that is not a presend database is refused") {
     TempDir dir;
-    SuppressionConfig config;
-    config.backend = "sqlite";
-    config.path = dir.path() / "suppression.db";
+    SuppressionConfig config = sqlite_config(dir);
     open_suppression_store(config)->add(entry("kept@example.com"));
     CHECK(open_suppression_store(config)->find("kept@example.com", ""));
     CHECK(std::filesystem::exists(dir.path() / "suppression.db"));
@@ -394,9 +399,7 @@ TEST_CASE("sqlite: the list survives reopening; a file that is not a presend dat
 
 TEST_CASE("sqlite: lookups from several threads stay right while a batch is written", "[concurrency]") {
     TempDir dir;
-    SuppressionConfig config;
-    config.backend = "sqlite";
-    config.path = dir.path() / "suppression.db";
+    const SuppressionConfig config = sqlite_config(dir);
     auto store = open_suppression_store(config);
     store->add(entry("always@example.com"));
 
@@ -426,9 +429,7 @@ TEST_CASE("sqlite: lookups from several threads stay right while a batch is writ
 
 TEST_CASE("sqlite: lookups see a change made by another process (the CLI) within 100 ms") {
     TempDir dir;
-    SuppressionConfig config;
-    config.backend = "sqlite";
-    config.path = dir.path() / "suppression.db";
+    const SuppressionConfig config = sqlite_config(dir);
     auto daemon = open_suppression_store(config);
     auto cli = open_suppression_store(config);        // its own connections, as another process would have
     CHECK_FALSE(daemon->find("new@example.com", "")); // the daemon's connection now holds a read snapshot
@@ -445,9 +446,7 @@ TEST_CASE("sqlite: lookups see a change made by another process (the CLI) within
 
 TEST_CASE("sqlite: a removed file fails lookups, never answers from the unlinked one; a new file is read") {
     TempDir dir;
-    SuppressionConfig config;
-    config.backend = "sqlite";
-    config.path = dir.path() / "suppression.db";
+    const SuppressionConfig config = sqlite_config(dir);
     auto daemon = open_suppression_store(config);
     daemon->add(entry("old@example.com"));
     CHECK(daemon->find("old@example.com", "")); // a pooled connection now holds the file open
