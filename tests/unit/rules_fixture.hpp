@@ -47,6 +47,14 @@ inline ParsedMessage message_with(std::initializer_list<std::pair<std::string, s
     return m;
 }
 
+// The SQLite suppression store's config, its file in dir.
+inline SuppressionConfig sqlite_config(const TempDir& dir) {
+    SuppressionConfig config;
+    config.backend = "sqlite";
+    config.path = dir.path() / "suppression.db";
+    return config;
+}
+
 // The ConfigError text load_config() gives for yaml written as DIR/presend.yaml, or "no error".
 inline std::string config_error(const TempDir& dir, const std::string& yaml) {
     const auto file = dir.write("presend.yaml", yaml);

@@ -28,6 +28,7 @@
 using namespace presend;
 using presend::test::free_loopback_port;
 using presend::test::RedisServer;
+using presend::test::sqlite_config;
 using presend::test::TempDir;
 using Clock = std::chrono::steady_clock;
 
@@ -41,14 +42,6 @@ struct SuppressionFixture {
     SuppressionConfig config;
     std::unique_ptr<SuppressionStore> store;
 };
-
-// The SQLite store's config, its file in dir.
-SuppressionConfig sqlite_config(const TempDir& dir) {
-    SuppressionConfig config;
-    config.backend = "sqlite";
-    config.path = dir.path() / "suppression.db";
-    return config;
-}
 
 std::unique_ptr<SuppressionFixture> make_fixture(const std::string& kind) {
     auto f = std::make_unique<SuppressionFixture>();

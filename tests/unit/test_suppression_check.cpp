@@ -9,18 +9,12 @@
 using namespace presend;
 using presend::daemon::RcptAnswer;
 using presend::daemon::SuppressionCheck;
+using presend::test::sqlite_config;
 using presend::test::TempDir;
 
 namespace {
 
 constexpr std::int64_t k_may_first_2026 = 1777593600; // 2026-05-01T00:00:00Z
-
-SuppressionConfig sqlite_config(const TempDir& dir) {
-    SuppressionConfig config;
-    config.backend = "sqlite";
-    config.path = dir.path() / "suppression.db";
-    return config;
-}
 
 void seed(const SuppressionConfig& config) {
     auto store = open_suppression_store(config);
