@@ -151,7 +151,8 @@ void add_check_command(CLI::App& app, int* exit_code) {
             // cannot pass it.
             daemon::MessageBuilder builder;
             if (raw.size() > config->limits.max_message_bytes / 2)
-                feed(builder, to_milter_chunks(raw), config->limits.max_message_bytes);
+                feed(builder, to_milter_chunks(raw), config->limits.max_message_bytes,
+                     config->limits.max_headers);
             const bool oversize = builder.oversize();
             ParsedMessage message;
             if (oversize)

@@ -38,8 +38,9 @@ MilterChunks to_milter_chunks(std::string_view raw) {
     return out;
 }
 
-void feed(daemon::MessageBuilder& builder, const MilterChunks& chunks, std::size_t max_bytes) {
-    builder.reset(max_bytes);
+void feed(daemon::MessageBuilder& builder, const MilterChunks& chunks, std::size_t max_bytes,
+          std::size_t max_headers) {
+    builder.reset(max_bytes, max_headers);
     for (const auto& [name, value] : chunks.headers)
         builder.add_header(name, value);
     builder.end_headers();

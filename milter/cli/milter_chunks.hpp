@@ -23,7 +23,8 @@ inline constexpr std::size_t k_milter_chunk = 65535;
 
 MilterChunks to_milter_chunks(std::string_view raw);
 
-// builder.reset(max_bytes), then every header and body chunk, as the daemon's callbacks do.
-void feed(daemon::MessageBuilder& builder, const MilterChunks& chunks, std::size_t max_bytes);
+// builder.reset(max_bytes, max_headers), then every header and body chunk, as the daemon's callbacks do.
+void feed(daemon::MessageBuilder& builder, const MilterChunks& chunks, std::size_t max_bytes,
+          std::size_t max_headers = 0);
 
 } // namespace presend::cli

@@ -38,6 +38,25 @@ out_contains "big.eml: accept"
 out_contains "body-phrase"
 pass "check: past max_message_bytes the headers only, with the fact oversize"
 
+# limits.max_headers raised past the assembler's own 10,000: check keeps the headers the daemon keeps, so a
+# message of 11,000 header fields is judged whole (its body phrase found), not cut to oversize.
+printf 'limits: {max_message_bytes: 300K, max_headers: 12000}
+' >"$W/many-headers.yaml"
+{
+    printf 'From: "Shop" <news@shop.example>
+Subject: many
+'
+    for i in $(seq 11000); do printf 'X-Trace-%05d: %s
+' "$i" "$i"; done
+    printf '
+act now
+'
+} >"$W/many-headers.eml"
+cli_expect 0 check --config "$W/many-headers.yaml" --rules "$W/rules" "$W/many-headers.eml"
+out_contains "body-phrase"
+grep -q 'oversize' <<<"$OUT" && fail "a message under max_headers was cut as oversize: $OUT"
+pass "check: a raised max_headers keeps every header, as the daemon does"
+
 # A message on standard input, as report and suppress import read theirs; an empty one still gets a verdict.
 printf 'From: "Shop" <news@shop.example>\nSubject: hi\n\nact now\n' >"$W/small.eml"
 cli_expect 0 check --rules "$W/rules" - <"$W/small.eml"
